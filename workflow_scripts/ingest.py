@@ -1,0 +1,24 @@
+"""Validate, hash and label every image of one dataset; list the rejected ones."""
+import csv
+import logging
+
+from codecsweep import records
+from codecsweep.datasets import ingest
+from codecsweep.stages import setup_logging
+
+setup_logging(snakemake.log[0])
+log = logging.getLogger("codecsweep")
+name = snakemake.wildcards.dataset
+rows = ingest(name, snakemake.params.spec, snakemake.params.limits)
+rejected = [r for r in rows if r["status"] != "ok"]
+with open(snakemake.output.rejected, "w", newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(["dataset", "image_id", "source_path", "reason"])
+    writer.writerows([r["dataset"], r["image_id"], r["source_path"], r["error"]] for r in rejected)
+log.info("%s: %d images, %d usable, %d rejected", name, len(rows), len(rows) - len(rejected), len(rejected))
+if rejected:
+    log.warning("REJECTED %d image(s) of %s, listed in %s", len(rejected), name, snakemake.output.rejected)
+    if snakemake.params.on_bad_image == "fail":
+        raise SystemExit(f"on_bad_image=fail: {len(rejected)} bad image(s), first: "
+                         f"{rejected[0]['source_path']}: {rejected[0]['error']}")
+records.write(rows, records.IMAGES, snakemake.output.images)

@@ -1,0 +1,7 @@
+"""Copy the embedded default photographs out of installed packages into data/default."""
+from codecsweep.datasets import materialize_default
+from codecsweep.stages import setup_logging
+
+setup_logging(snakemake.log[0])
+written = materialize_default(snakemake.output[0].rsplit("/", 1)[0])
+assert sorted(map(str, written)) == sorted(snakemake.output), (written, snakemake.output)

@@ -1,0 +1,10 @@
+"""Run the report queries (reports/sql/) over this run's Parquet files."""
+from codecsweep.report import build_report
+from codecsweep.stages import setup_logging
+
+setup_logging(snakemake.log[0])
+build_report(
+    {t: list(snakemake.input[t]) for t in ("images", "variants", "originals", "predictions", "metrics")},
+    sql_files=list(snakemake.input.sql), summary=snakemake.output.summary,
+    tables_dir=snakemake.output.tables, rejected=snakemake.output.rejected,
+)
