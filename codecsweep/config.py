@@ -15,6 +15,7 @@ import yaml
 
 from .codecs import get_encoder
 from .images import Limits
+from .models import get_spec
 
 
 class ConfigError(ValueError):
@@ -73,6 +74,12 @@ def load_study(config: dict) -> Study:
     for c in colors:
         if c not in ("rgb", "gray"):
             raise ConfigError(f"colors: {c!r} must be rgb or gray")
+    for key, lookup in (("encoders", get_encoder), ("models", get_spec)):
+        for name in config.get(key) or []:
+            try:
+                lookup(name)
+            except KeyError as exc:
+                raise ConfigError(f"{key}: {exc.args[0]}") from None
     grids = {}
     for enc in config["encoders"]:
         if enc not in merged["encoders"]:

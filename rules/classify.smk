@@ -13,6 +13,8 @@ rule classify_originals:
         cache_dir=STUDY.cache_dir,
         batch_size=config["batch_size"],
         limits=STUDY.limits,
+    conda:
+        "../envs/codecsweep.yaml"
     log:
         "logs/classify/{dataset}/{model}/original/shard-{shard}.log",
     threads: 2
@@ -36,6 +38,8 @@ rule classify_variants:
         cache_dir=STUDY.cache_dir,
         batch_size=config["batch_size"],
         limits=STUDY.limits,
+    conda:
+        "../envs/codecsweep.yaml"
     log:
         "logs/classify/{dataset}/{model}/{encoder}/shard-{shard}.log",
     threads: 2

@@ -22,6 +22,8 @@ def dataset_inputs(wildcards):
 rule materialize_default:
     output:
         [f"{DEFAULT_ROOT}/{name}{pathlib.Path(rel).suffix}" for name, (_, rel) in DEFAULT_SOURCES.items()],
+    conda:
+        "../envs/codecsweep.yaml"
     log:
         "logs/materialize_default.log",
     resources:
@@ -41,6 +43,8 @@ rule ingest:
         spec=lambda w: STUDY.datasets[w.dataset],
         limits=STUDY.limits,
         on_bad_image=config["on_bad_image"],
+    conda:
+        "../envs/codecsweep.yaml"
     log:
         "logs/ingest/{dataset}.log",
     resources:

@@ -13,6 +13,8 @@ rule encode:
         colors=STUDY.colors,
         cache_dir=STUDY.cache_dir,
         limits=STUDY.limits,
+    conda:
+        "../envs/codecsweep.yaml"
     log:
         "logs/encode/{dataset}/{encoder}/shard-{shard}.log",
     threads: 1

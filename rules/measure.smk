@@ -13,6 +13,8 @@ rule measure:
         dfd_model=config["metrics"]["dfd_model"],
         lpips_net=config["metrics"]["lpips_net"],
         limits=STUDY.limits,
+    conda:
+        "../envs/codecsweep.yaml"
     log:
         "logs/measure/{dataset}/{encoder}/shard-{shard}.log",
     threads: 1

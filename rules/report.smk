@@ -21,6 +21,8 @@ rule report:
         rejected="reports/rejected.csv",
     params:
         results="results",
+    conda:
+        "../envs/codecsweep.yaml"
     log:
         "logs/report.log",
     resources:

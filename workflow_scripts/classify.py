@@ -1,4 +1,7 @@
 """Classify the originals of one shard, or its variants of one encoder, with one model."""
+import sys
+
+sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sdm conda envs
 from codecsweep.stages import classify_shard, setup_logging
 
 setup_logging(snakemake.log[0])

@@ -1,4 +1,7 @@
 """Encode one shard of one dataset with one encoder over its whole grid."""
+import sys
+
+sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sdm conda envs
 from codecsweep.stages import encode_shard, setup_logging
 
 setup_logging(snakemake.log[0])

@@ -1,4 +1,7 @@
 """Validate, hash and label every image of one dataset; list the rejected ones."""
+import sys
+
+sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sdm conda envs
 import csv
 import logging
 

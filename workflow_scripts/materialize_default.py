@@ -1,4 +1,7 @@
 """Copy the embedded default photographs out of installed packages into data/default."""
+import sys
+
+sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sdm conda envs
 from codecsweep.datasets import materialize_default
 from codecsweep.stages import setup_logging
 

@@ -1,4 +1,7 @@
 """Quality metrics of one shard's variants of one encoder against their sources."""
+import sys
+
+sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sdm conda envs
 from codecsweep.stages import measure_shard, setup_logging
 
 setup_logging(snakemake.log[0])

@@ -1,4 +1,7 @@
 """Run the report queries (reports/sql/) over this run's Parquet files."""
+import sys
+
+sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sdm conda envs
 from codecsweep.report import build_report
 from codecsweep.stages import setup_logging
 

@@ -1,0 +1,100 @@
+"""Ranking by hand, the shipped classifier on real photos, and weight loading paths."""
+import numpy as np
+import pytest
+
+from codecsweep import models
+
+
+def test_rank_and_rank_difference_by_hand():
+    scores = np.array([0.1, 3.0, -1.0, 2.5, 3.0, 0.0], dtype=np.float32)
+    # order: 1 and 4 (3.0, tie), 3 (2.5), 0 (0.1), 5 (0.0), 2 (-1.0)
+    assert models.rank_of(scores, 1) == 0 and models.rank_of(scores, 4) == 0
+    assert models.rank_of(scores, 3) == 2
+    assert models.rank_of(scores, 0) == 3
+    assert models.rank_of(scores, 2) == 5
+    assert models.top_k(scores, 3) == [1, 4, 3]  # ties: lower index first
+    assert models.rank_difference(original_rank=0, variant_rank=3) == -3  # compression hurt
+    assert models.rank_difference(original_rank=221, variant_rank=21) == 200  # "JPEG over-fitting"
+    p = models.softmax(np.array([0.0, np.log(3.0)]))
+    assert p.tolist() == pytest.approx([0.25, 0.75])
+
+
+def test_imagenet_classes():
+    wnids, names = models.imagenet_classes()
+    assert len(wnids) == 1000 and wnids == sorted(wnids)
+    assert (wnids[0], names[0]) == ("n01440764", "tench")
+    assert names[models.wnid_index("n07920052")] == "espresso"
+    with pytest.raises(KeyError, match="not one of the 1000"):
+        models.wnid_index("n99999999")
+
+
+def test_preprocess_shape_and_normalization(photo):
+    spec = models.get_spec("efficientnet_lite0")
+    x = models.preprocess(spec, photo)
+    assert x.shape == (3, 224, 224) and x.dtype == np.float32
+    assert -1.0 <= x.min() and x.max() <= 1.0  # (v - 127) / 128 for v in 0..255
+    assert models.preprocess(models.get_spec("efficientnet_lite2"), photo).shape == (3, 260, 260)
+
+
+@pytest.fixture(scope="module")
+def default_photos():
+    from codecsweep.datasets import DEFAULT_SOURCES
+    import importlib.util
+    import pathlib
+    from PIL import Image
+
+    out = {}
+    for image_id, (package, rel) in DEFAULT_SOURCES.items():
+        path = pathlib.Path(importlib.util.find_spec(package).origin).parent / rel
+        out[image_id] = Image.open(path).convert("RGB")
+    return out
+
+
+ANNOTATED = {"chelsea": "n02123045", "coffee": "n07920052", "grace_hopper": "n03763968"}
+
+
+def test_efficientnet_lite0_recognizes_the_default_photos(default_photos):
+    model = models.load_model("efficientnet_lite0", "cpu")
+    spec = model.spec
+    batch = np.stack([models.preprocess(spec, im) for im in default_photos.values()])
+    scores = dict(zip(default_photos, models.logits(model, batch)))
+    wnids, _ = models.imagenet_classes()
+    for image_id, wnid in ANNOTATED.items():
+        assert wnid in [wnids[i] for i in models.top_k(scores[image_id], 5)], image_id
+    assert wnids[models.top_k(scores["coffee"], 1)[0]] == "n07920052"  # espresso, top-1
+    assert models.rank_of(scores["grace_hopper"], models.wnid_index("n03763968")) <= 2
+
+
+def test_predictions_do_not_depend_on_batch_size(default_photos):
+    model = models.load_model("efficientnet_lite0", "cpu")
+    batch = np.stack([models.preprocess(model.spec, im) for im in default_photos.values()])
+    together = models.logits(model, batch)
+    alone = np.concatenate([models.logits(model, batch[i : i + 1]) for i in range(len(batch))])
+    np.testing.assert_allclose(together, alone, atol=1e-4)
+
+
+def test_missing_torchvision_weights_name_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(models.MissingWeights) as err:
+        models.check_weights(models.get_spec("alexnet"))
+    msg = str(err.value)
+    assert "alexnet-owt-7be5be79.pth" in msg and str(tmp_path) in msg
+    assert "python -m codecsweep fetch-weights alexnet" in msg
+
+
+def test_torchvision_loading_path_with_stand_in_weights(tmp_path, monkeypatch, photo):
+    """The real loader on a real (randomly initialized) weight file under the exact name."""
+    import torch
+    import torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    spec = models.get_spec("squeezenet1_1")
+    path = models.weights_path(spec)
+    path.parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(torchvision.models.squeezenet1_1(weights=None).state_dict(), path)
+    models.load_model.cache_clear()
+    model = models.load_model("squeezenet1_1", "cpu")
+    assert model.weights_sha256 == models.sha256_file(path)
+    out = models.logits(model, models.preprocess(spec, photo)[None])
+    assert out.shape == (1, 1000) and np.isfinite(out).all()

@@ -1,0 +1,212 @@
+"""End to end: real Snakemake runs of a tiny study, and what the cache saves on reruns.
+
+Tiny study: 2 images (240 px wide), scales 1 and 1/2, RGB, 2 parameters per encoder
+-> 4 variants per image and encoder. Counts below are computed by hand from that.
+"""
+
+import math
+import shutil
+import time
+
+import duckdb
+import pytest
+
+from codecsweep.cache import Cache
+from tests.workflow import Project, computed, served
+
+pytestmark = pytest.mark.slow
+PER_IMAGE = 4  # 2 scales x 1 color x 2 params
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, shared_cache):
+    """A cold run, shared by the tests below, which then change it step by step."""
+    p = Project(tmp_path_factory.mktemp("study"), shared_cache)
+    p.cold_stats = p.run()
+    return p
+
+
+def test_cold_run_tables_and_report(project):
+    s = project.cold_stats
+    assert computed(s, "encode:jpeg") == computed(s, "encode:hevc") == 2 * PER_IMAGE
+    assert computed(s, "classify:efficientnet_lite0:original") == 2
+    assert computed(s, "classify:efficientnet_lite0:jpeg") == 2 * PER_IMAGE
+    assert computed(s, "measure") == 4 * PER_IMAGE and served(s, "") == 0
+    root = project.root
+    con = duckdb.connect()
+    for view in ("images", "variants", "predictions", "metrics"):
+        glob = "results/images/*.parquet" if view == "images" else f"results/{view}/**/*.parquet"
+        con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{root}/{glob}')")
+    assert con.sql("SELECT count(*) FROM variants WHERE status = 'ok'").fetchone()[0] == 16
+    assert con.sql("SELECT count(*) FROM predictions").fetchone()[0] == 2 + 16
+    assert con.sql("SELECT count(*) FROM metrics WHERE ssim > 0.3 AND psnr > 15").fetchone()[0] == 16
+    # Derived columns by hand: raw bits / compressed bits; bpp over the source's pixels.
+    for w, h, src_bytes, n, cr_raw, cr_src, bpp in con.sql(
+        "SELECT i.width, i.height, i.source_bytes, v.bytes, v.cr_raw, v.cr_source, v.bpp "
+        "FROM variants v JOIN images i USING (dataset, image_id)").fetchall():
+        assert cr_raw == pytest.approx(w * h * 24 / (n * 8))
+        assert cr_src == pytest.approx(src_bytes / n)
+        assert bpp == pytest.approx(n * 8 / (w * h))
+    # rank_diff = original rank - variant rank, for every variant prediction.
+    bad = con.sql("""SELECT count(*) FROM predictions v JOIN predictions o
+                     ON o.image_id = v.image_id AND o.encoder IS NULL AND v.encoder IS NOT NULL
+                     WHERE v.rank_diff <> o.true_rank - v.true_rank OR v.original_rank <> o.true_rank""").fetchone()[0]
+    assert bad == 0
+    # Annotated labels are used; the espresso photo is top-1 espresso (class 967).
+    assert con.sql("SELECT true_class, true_rank FROM predictions WHERE encoder IS NULL AND image_id='coffee'"
+                   ).fetchone() == (967, 0)
+    # Larger quality, more bytes, for every (image, encoder, scale).
+    assert con.sql("""SELECT count(*) FROM variants a JOIN variants b USING (image_id, encoder, scale, color)
+                      WHERE a.param_index = 0 AND b.param_index = 1 AND
+                            ((a.encoder = 'jpeg' AND a.bytes >= b.bytes) OR (a.encoder = 'hevc' AND a.bytes <= b.bytes))
+                   """).fetchone()[0] == 0
+    # The report: the study's tables as CSV + Markdown.
+    table = (root / "reports/tables/param_table.csv").read_text().splitlines()
+    assert table[0].startswith("dataset,model,encoder,scale,color,param,images,rank_diff_mean")
+    assert len(table) == 1 + 8  # 2 encoders x 4 parameter sets
+    headline = con.sql(f"SELECT * FROM read_csv('{root}/reports/tables/headline.csv')").df()
+    assert sorted(headline.encoder) == ["hevc", "jpeg"]
+    summary = (root / "reports/summary.md").read_text()
+    assert "Largest mean compression ratio" in summary and "| hevc" in summary
+
+
+def test_metrics_null_lpips_is_explained(project):
+    log = next((project.root / "logs/measure").rglob("*.log")).read_text()
+    rows = duckdb.sql(f"SELECT count(*) FILTER (lpips IS NULL), count(*) FILTER (dfd > 0) "
+                      f"FROM read_parquet('{project.root}/results/metrics/**/*.parquet')").fetchone()
+    if "LPIPS IS NOT COMPUTED" in log:
+        assert "alexnet-owt-7be5be79.pth" in log and rows[0] == 16
+    assert rows[1] == 16
+
+
+def test_noop_rerun_computes_nothing(project):
+    stats = project.run()
+    assert stats == {}
+    assert "Nothing to be done" in project.last.stdout + project.last.stderr
+
+
+def test_results_deleted_rebuilds_from_cache(project):
+    before = {t: project.table(t) for t in ("variants", "predictions", "metrics")}
+    shutil.rmtree(project.root / "results")
+    stats = project.run()
+    assert computed(stats, "") == 0
+    assert served(stats, "encode") == 16 and served(stats, "classify") == 18 and served(stats, "measure") == 16
+    after = {t: project.table(t, drop=()) for t in ("variants", "predictions", "metrics")}
+    assert {t: project.table(t) for t in after} == before
+    # encode_ms comes from the cache too: the rebuilt table is identical, timing included.
+
+
+def test_renamed_image_is_not_reencoded(project):
+    (project.root / "data/imgs/coffee.png").rename(project.root / "data/imgs/espresso photo.png")
+    project.sheet_rows = [r if r[0] != "coffee" else ("coffee", "espresso photo.png", r[2]) for r in project.sheet_rows]
+    project.write_sheet()
+    stats = project.run()
+    assert computed(stats, "") == 0 and served(stats, "encode") == 16
+
+
+def test_added_image_encodes_only_its_variants(project):
+    project.add_image("grace_hopper")
+    stats = project.run()
+    assert computed(stats, "encode:jpeg") == PER_IMAGE and computed(stats, "encode:hevc") == PER_IMAGE
+    assert served(stats, "encode") == 16
+    assert computed(stats, "classify:efficientnet_lite0:original") == 1
+    assert computed(stats, "measure") == 2 * PER_IMAGE
+
+
+def test_added_encoder_encodes_only_its_variants(project):
+    project.config["encoders"].append("webp")
+    project.write_config()
+    stats = project.run()
+    assert computed(stats, "encode:webp") == 3 * PER_IMAGE
+    assert computed(stats, "encode:jpeg") == computed(stats, "encode:hevc") == 0
+    assert computed(stats, "classify") == 3 * PER_IMAGE and computed(stats, "measure") == 3 * PER_IMAGE
+    assert "webp" in (project.root / "reports/tables/headline.csv").read_text()
+
+
+def test_added_model_only_classifies(project):
+    project.config["models"].append("efficientnet_lite1")
+    project.write_config()
+    stats = project.run()
+    assert computed(stats, "encode") == 0 and computed(stats, "measure") == 0
+    assert computed(stats, "classify:efficientnet_lite1:original") == 3
+    assert computed(stats, "classify:efficientnet_lite1") == 3 + 3 * 3 * PER_IMAGE
+    assert computed(stats, "classify:efficientnet_lite0") == 0
+    assert "efficientnet_lite1" in (project.root / "reports/tables/param_table.csv").read_text()
+
+
+def test_added_grid_value_encodes_only_it(project):
+    grid = project.root / "config/grids/tiny.yaml"
+    grid.write_text(grid.read_text().replace("- 10\n  - 50\n  webp", "- 10\n  - 50\n  - 30\n  webp"))
+    stats = project.run()
+    assert computed(stats, "encode:jpeg") == 3 * 2  # 3 images x 2 scales x quality 30
+    assert served(stats, "encode:jpeg") == 3 * PER_IMAGE
+    assert computed(stats, "encode:hevc") == computed(stats, "encode:webp") == 0
+
+
+def test_corrupt_blob_is_detected_and_recomputed(project, shared_cache):
+    cache = Cache(shared_cache)
+    sha = duckdb.sql(f"SELECT artifact_sha256 FROM read_parquet('{project.root}/results/variants/t/hevc/*.parquet') "
+                     "ORDER BY image_id, scale DESC, param LIMIT 1").fetchone()[0]
+    blob = cache.blob_path(sha)
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0x55
+    blob.write_bytes(bytes(data))
+    assert cache.verify() == [f"corrupt blob {sha}"]
+    before = project.table("variants")
+    shutil.rmtree(project.root / "results")
+    stats = project.run()
+    assert computed(stats, "encode:hevc") == 1 and stats["encode:hevc"]["corrupt"] == 1
+    assert computed(stats, "encode:jpeg") == 0
+    assert project.table("variants") == before
+    assert cache.verify() == []
+    log = (project.root / "logs/encode/t/hevc/shard-0.log").read_text()
+    assert "corrupt entry recomputed" in log and "fails its sha256 check" in log
+
+
+def test_kill_and_resume_matches_an_uninterrupted_run_in_another_cache(project, tmp_path):
+    """SIGKILL at two points of a cold run in a separate cache; the resumed run's tables
+    equal the uninterrupted run's (also: two cold runs in separate caches agree)."""
+    cache_dir = tmp_path / "cache2"
+    other = Project(tmp_path / "study", cache_dir, images=("chelsea", "coffee", "grace_hopper"),
+                    encoders=("jpeg", "hevc", "webp"))
+    other.sheet_rows = project.sheet_rows
+    other.write_sheet()
+    shutil.copy(project.root / "data/imgs/espresso photo.png", other.root / "data/imgs/espresso photo.png")
+    other.config["models"] = project.config["models"]
+    other.write_config()
+    shutil.copy(project.root / "config/grids/tiny.yaml", other.root / "config/grids/tiny.yaml")
+    cache = Cache(cache_dir)
+    for kill_after_blobs in (3, 30):
+        proc = other.start()
+        deadline = time.time() + 300
+        while sum(1 for _ in cache.iter_blobs()) < kill_after_blobs and time.time() < deadline:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        other.kill(proc)
+        other.run("--unlock")  # a killed Snakemake leaves its lock behind
+    other.run()
+    assert cache.verify() == []
+    for t in ("images", "variants", "predictions", "metrics"):
+        drop = ("encode_ms", "source_path") if t in ("images", "variants") else ()
+        assert other.table(t, drop=drop) == project.table(t, drop=drop), t
+
+
+def test_two_runs_sharing_one_cache_at_once(tmp_path):
+    cache_dir = tmp_path / "cache"
+    a = Project(tmp_path / "a", cache_dir, encoders=("jpeg", "jpeg2000"))
+    b = Project(tmp_path / "b", cache_dir, encoders=("jpeg", "jpeg2000"))
+    procs = [a.start(), b.start()]
+    assert [p.wait(timeout=600) for p in procs] == [0, 0]
+    for t in ("variants", "predictions", "metrics"):
+        assert a.table(t) == b.table(t), t
+    assert Cache(cache_dir).verify() == []
+    stats = a.run("--forceall")  # and a rerun of everything is now served entirely by the cache
+    assert computed(stats, "") == 0 and served(stats, "encode") == 16
+    assert not math.isnan(a.table("metrics")[0][8])
