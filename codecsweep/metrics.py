@@ -43,9 +43,12 @@ def _nchw(x: np.ndarray):
     return t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]
 
 
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
+def ssim(a: np.ndarray, b: np.ndarray) -> float | None:
+    """None for images smaller than the 11x11 window (as scikit-image refuses them)."""
     from pytorch_msssim import ssim as _ssim
 
+    if min(a.shape[:2]) < 11:
+        return None
     return float(_ssim(_nchw(a), _nchw(b), data_range=255, win_size=11, win_sigma=1.5, K=(0.01, 0.03)))
 
 

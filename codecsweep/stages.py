@@ -160,50 +160,45 @@ def prediction_key(input_sha256: str, model, is_original: bool) -> str:
 def _scores(cache: Cache, model, items: list[dict], load, batch_size: int, threads: int, stats: JobStats, what: str):
     """Class scores for every item, from the cache or computed in batches.
 
-    ``load(item)`` returns the PIL image to classify; decoding and preprocessing of a batch
-    run in a thread pool (the codecs release the GIL) while batches go through the model.
-    Yields (item, scores or None, error).
+    ``load(item)`` returns the PIL image to classify. Decoding and preprocessing run in a
+    thread pool (the codecs release the GIL), one batch ahead of the model. Yields
+    (item, scores or None, error): cache hits first, then computed items.
     """
     from .models import logits, preprocess
-
-    progress = _Progress(len(items), what)
-    pending = []
 
     def prep(item):
         try:
             return preprocess(model.spec, load(item)), None
-        except Exception as exc:
+        except Exception as exc:  # an undecodable variant is recorded, not fatal
             return None, f"{type(exc).__name__}: {exc}"
 
-    def flush(pool):
-        prepared = list(pool.map(prep, [it for it, _ in pending]))
-        ok = [(it, key, x) for (it, key), (x, err) in zip(pending, prepared) if err is None]
-        out = {}
-        if ok:
-            scores = logits(model, np.stack([x for _, _, x in ok]))
-            for (it, key, _), s in zip(ok, scores):
-                cache.put("prediction", key, s.astype("<f4").tobytes(), {"model": model.spec.name})
-                out[id(it)] = s
-                stats.computed += 1
-        for (it, _), (_, err) in zip(pending, prepared):
-            if err is not None:
-                stats.failed += 1
-            yield it, out.get(id(it)), err
-        pending.clear()
-
+    misses = []
+    for item in items:
+        entry = cache.get("prediction", item["_key"])
+        if entry is None:
+            misses.append(item)
+        else:
+            stats.served += 1
+            yield item, np.frombuffer(entry.data, dtype="<f4"), None
+    batches = [misses[i : i + batch_size] for i in range(0, len(misses), batch_size)]
+    progress = _Progress(len(misses), what)
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        for n, item in enumerate(items):
-            entry = cache.get("prediction", item["_key"])
-            if entry is not None:
-                stats.served += 1
-                yield item, np.frombuffer(entry.data, dtype="<f4"), None
-            else:
-                pending.append((item, item["_key"]))
-                if len(pending) >= batch_size:
-                    yield from flush(pool)
-            progress(n + 1)
-        if pending:
-            yield from flush(pool)
+        ahead = [pool.submit(prep, it) for it in batches[0]] if batches else []
+        for k, batch in enumerate(batches):
+            prepared = [f.result() for f in ahead]
+            if k + 1 < len(batches):
+                ahead = [pool.submit(prep, it) for it in batches[k + 1]]
+            ok = [(it, x) for it, (x, err) in zip(batch, prepared) if err is None]
+            scores = dict(zip((id(it) for it, _ in ok), logits(model, np.stack([x for _, x in ok])))) if ok else {}
+            for it, (_, err) in zip(batch, prepared):
+                if err is None:
+                    s = scores[id(it)]
+                    cache.put("prediction", it["_key"], s.astype("<f4").tobytes(), {"model": model.spec.name})
+                    stats.computed += 1
+                else:
+                    stats.failed += 1
+                yield it, scores.get(id(it)), err
+            progress((k + 1) * batch_size)
 
 
 def _prediction_row(base: dict, scores, true_class: int | None, original_rank: int | None) -> dict:
@@ -237,11 +232,12 @@ def classify_shard(images_path, dataset: str, shard: int, model_name: str, cache
     rows = []
     if variants_path is None:
         stats = JobStats("classify", dataset, shard, model=model_name)
-        items = [dict(img, _key=prediction_key(img["source_sha256"], model, True)) for img in images.values()]
+        items = [dict(img, _key=prediction_key(img["source_sha256"], model, True), _order=n)
+                 for n, img in enumerate(images.values())]
         load = lambda it: load_source(pathlib.Path(it["source_path"]), limits)[0]  # noqa: E731
         for it, scores, err in _scores(cache, model, items, load, batch_size, threads, stats, "classify originals"):
             base = {"dataset": dataset, "image_id": it["image_id"], "model": model_name, "encoder": None,
-                    "label_source": it["label_source"]}
+                    "label_source": it["label_source"], "_order": it["_order"]}
             rows.append(_prediction_row(base, scores, it["label"], None) if err is None
                         else dict(base, status="error", error=err))
     else:
@@ -249,18 +245,21 @@ def classify_shard(images_path, dataset: str, shard: int, model_name: str, cache
         stats = JobStats("classify", dataset, shard, encoder=variants[0]["encoder"] if variants else None,
                          model=model_name)
         originals = {r["image_id"]: r for r in records.read(originals_path) if r["status"] == "ok"}
-        items = [dict(v, _key=prediction_key(v["artifact_sha256"], model, False)) for v in variants
-                 if v["image_id"] in originals]
+        items = [dict(v, _key=prediction_key(v["artifact_sha256"], model, False), _order=n)
+                 for n, v in enumerate(variants) if v["image_id"] in originals]
         for it, scores, err in _scores(cache, model, items, lambda it: _artifact_image(cache, it), batch_size,
                                        threads, stats, f"classify {stats.encoder} variants"):
             orig = originals[it["image_id"]]
             base = {k: it[k] for k in ("dataset", "image_id", "encoder", "scale", "color", "param", "artifact_sha256")}
-            base.update(model=model_name, label_source=orig["label_source"])
+            base.update(model=model_name, label_source=orig["label_source"], _order=it["_order"])
             row = (_prediction_row(base, scores, orig["true_class"], orig["true_rank"]) if err is None
                    else dict(base, status="error", error=err))
             if err is None:
                 row["top1_agrees"] = row["top1"] == orig["top1"]
             rows.append(row)
+    rows.sort(key=lambda r: r["_order"])  # the input order, however the cache split the work
+    for r in rows:
+        del r["_order"]
     stats.items = len(rows)
     records.write(rows, records.PREDICTIONS, out)
     stats.finish(cache, stats_out)

@@ -1,4 +1,4 @@
-# All Parquet tables -> DuckDB queries (reports/sql/) -> CSV + Markdown tables.
+# All Parquet tables -> DuckDB queries (reports/sql/), fits, figures -> reports/.
 import pathlib
 
 
@@ -16,11 +16,16 @@ rule report:
         metrics=per_shard("results/metrics/{dataset}/{encoder}/shard-{shard}.parquet", encoder=STUDY.encoders),
         sql=sorted(str(p) for p in pathlib.Path("reports/sql").glob("*.sql")),
     output:
-        summary=report("reports/summary.md", category="Summary"),
+        index=report("reports/index.html", category="Summary", labels={"page": "report"}),
+        summary="reports/summary.md",
         tables=directory("reports/tables"),
+        figures=report(
+            directory("reports/figures"),
+            patterns=["{name}.png"],
+            category="Figures",
+            labels={"figure": "{name}"},
+        ),
         rejected="reports/rejected.csv",
-    params:
-        results="results",
     conda:
         "../envs/codecsweep.yaml"
     log:

@@ -57,3 +57,33 @@ def test_dfd_zero_for_same_image_and_grows_with_noise(photo):
     assert d[0] == pytest.approx(0.0, abs=1e-6)
     assert d[1] < d[2] < d[3] <= 4
     assert len(dfd._taps) == 5  # one tap per resolution stage (112, 56, 28, 14, 7)
+
+
+def test_lpips_code_path_with_stand_in_backbone(tmp_path, monkeypatch, photo):
+    """LPIPS through the lpips package, its backbone a real (randomly initialized) weight
+    file under the exact name torchvision looks for in a temporary TORCH_HOME."""
+    import torch
+    import torchvision
+
+    from codecsweep import models
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    path = models.weights_path(models.get_spec("squeezenet1_1"))
+    path.parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(torchvision.models.squeezenet1_1(weights=None).state_dict(), path)
+    lp = metrics.Lpips("squeeze", device="cpu")
+    assert lp.available and lp.id.startswith("lpips-0.1:squeeze:")
+    a = np.asarray(photo.resize((128, 96)))
+    ref = lp.tensor(a)
+    assert lp(ref, a) == pytest.approx(0.0, abs=1e-7)
+    b, c = noisy(a, 10), noisy(a, 50)
+    assert lp(lp.tensor(b), a) == pytest.approx(lp(ref, b), rel=1e-5)  # symmetric
+    assert 0 < lp(ref, b) < lp(ref, c)
+
+
+def test_lpips_without_backbone_is_null_with_reason(tmp_path, monkeypatch, photo):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    lp = metrics.Lpips("alex")
+    assert not lp.available and lp(None, np.asarray(photo)) is None
+    assert "alexnet-owt-7be5be79.pth" in lp.reason and str(tmp_path) in lp.reason

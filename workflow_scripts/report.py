@@ -1,4 +1,4 @@
-"""Run the report queries (reports/sql/) over this run's Parquet files."""
+"""Run the report queries (reports/sql/) over this run's Parquet files; fits, figures, HTML."""
 import sys
 
 sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sdm conda envs
@@ -8,6 +8,6 @@ from codecsweep.stages import setup_logging
 setup_logging(snakemake.log[0])
 build_report(
     {t: list(snakemake.input[t]) for t in ("images", "variants", "originals", "predictions", "metrics")},
-    sql_files=list(snakemake.input.sql), summary=snakemake.output.summary,
-    tables_dir=snakemake.output.tables, rejected=snakemake.output.rejected,
+    sql_files=list(snakemake.input.sql), out_dir="reports", summary=snakemake.output.summary,
+    index_html=snakemake.output.index, rejected=snakemake.output.rejected,
 )

@@ -1,0 +1,187 @@
+"""Report queries checked against values computed by hand on a fixture written here with
+pyarrow (not by the code under test), and the fits against synthetic data."""
+import math
+import pathlib
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from scipy.stats import spearmanr
+
+from codecsweep import analysis, records
+from codecsweep.report import build_report
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+# Image A (annotated, original rank 0) and B (pseudo, original rank 0), one model, JPEG
+# at scale 1 and 0.5 with qualities 10 and 50, HEVC at scale 1 with QP 30 and 45.
+# (image, encoder, scale, param, param_index, bytes, true_rank, top1, top5, ssim, psnr)
+VARIANTS = [
+    ("A", "jpeg", 1.0, "10", 0, 1000, 3, 7, [7, 8, 9, 5, 1], 0.80, 28.0),
+    ("A", "jpeg", 1.0, "50", 1, 4000, 0, 5, [5, 7, 8, 9, 1], 0.95, 36.0),
+    ("A", "jpeg", 0.5, "10", 0, 400, 6, 7, [7, 8, 9, 2, 1], 0.70, 25.0),
+    ("A", "jpeg", 0.5, "50", 1, 1000, 0, 5, [5, 1, 2, 3, 4], 0.90, 31.0),
+    ("A", "hevc", 1.0, "30", 0, 3000, 0, 5, [5, 1, 2, 3, 4], 0.97, 38.0),
+    ("A", "hevc", 1.0, "45", 1, 500, 1, 2, [2, 5, 1, 3, 4], 0.85, 30.0),
+    ("B", "jpeg", 1.0, "10", 0, 2000, 0, 4, [4, 3, 2, 1, 0], 0.75, 27.0),
+    ("B", "jpeg", 1.0, "50", 1, 8000, 0, 4, [4, 3, 2, 1, 0], 0.93, 35.0),
+    ("B", "jpeg", 0.5, "10", 0, 800, 2, 3, [3, 2, 4, 1, 0], 0.65, 24.0),
+    ("B", "jpeg", 0.5, "50", 1, 2000, 0, 4, [4, 0, 1, 2, 3], 0.88, 30.0),
+    ("B", "hevc", 1.0, "30", 0, 6000, 0, 4, [4, 0, 1, 2, 3], 0.96, 37.0),
+    ("B", "hevc", 1.0, "45", 1, 1000, 0, 4, [4, 0, 1, 2, 3], 0.84, 29.0),
+]
+ORIGINALS = {"A": (5, 0, 10000), "B": (4, 0, 20000)}  # top1, true_rank, source_bytes; both 100x100
+# Dataset d2: image C, badly classified at the start (rank 50); JPEG q10 lifts it to rank 10.
+VARIANTS_C = [("C", "jpeg", 1.0, "10", 0, 1000, 10, 7, [7, 1, 2, 3, 4], 0.80, 28.0),
+              ("C", "jpeg", 1.0, "50", 1, 4000, 60, 7, [7, 1, 2, 3, 4], 0.95, 36.0)]
+
+
+@pytest.fixture(scope="module")
+def fixture_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("results")
+    # The contract's schemas (codecsweep.records); rows and values are written here by hand.
+    images = pa.Table.from_pylist(schema=records.IMAGES, mapping=[
+        {"dataset": "d", "image_id": i, "source_sha256": i * 64, "source_path": f"{i}.png", "width": 100,
+         "height": 100, "source_bytes": b, "label": 5 if i == "A" else None, "label_source":
+         "annotated" if i == "A" else "pseudo", "shard": 0, "status": "ok", "error": None}
+        for i, (_, _, b) in ORIGINALS.items()] + [
+        {"dataset": "d", "image_id": "Z", "source_sha256": None, "source_path": "Z.jpg", "width": None,
+         "height": None, "source_bytes": None, "label": None, "label_source": "pseudo", "shard": 0,
+         "status": "rejected", "error": "empty file (0 bytes)"},
+        {"dataset": "d2", "image_id": "C", "source_sha256": "C" * 64, "source_path": "C.png", "width": 100,
+         "height": 100, "source_bytes": 10000, "label": 9, "label_source": "annotated", "shard": 0,
+         "status": "ok", "error": None}])
+    originals = dict(ORIGINALS, C=(7, 50, 10000))
+    every = [("d", v) for v in VARIANTS] + [("d2", v) for v in VARIANTS_C]
+    variants = pa.Table.from_pylist(schema=records.VARIANTS, mapping=[
+        {"dataset": ds, "image_id": i, "encoder": e, "scale": s, "color": "rgb", "param": p, "param_index": k,
+         "bytes": n, "bpp": n * 8 / 10000, "cr_raw": 240000 / (n * 8), "cr_source": originals[i][2] / n,
+         "status": "ok", "artifact_sha256": f"{i}{e}{s}{p}"}
+        for ds, (i, e, s, p, k, n, *_) in every])
+    preds = pa.Table.from_pylist(schema=records.PREDICTIONS, mapping=
+        [{"dataset": "d2" if i == "C" else "d", "image_id": i, "model": "m", "encoder": None, "scale": None,
+          "color": None, "param": None, "true_rank": r, "top1": t, "top5": [t, 0, 1, 2, 3], "status": "ok"}
+         for i, (t, r, _) in originals.items()]
+        + [{"dataset": ds, "image_id": i, "model": "m", "encoder": e, "scale": s, "color": "rgb", "param": p,
+            "true_rank": r, "top1": t, "top5": t5, "original_rank": originals[i][1],
+            "rank_diff": originals[i][1] - r, "top1_agrees": t == originals[i][0], "status": "ok"}
+           for ds, (i, e, s, p, k, n, r, t, t5, *_) in every])
+    metrics = pa.Table.from_pylist(schema=records.METRICS, mapping=[
+        {"dataset": ds, "image_id": i, "encoder": e, "scale": s, "color": "rgb", "param": p, "psnr": ps,
+         "ssim": ss, "ms_ssim": ss, "lpips": None, "dfd": 1 - ss, "status": "ok"}
+        for ds, (i, e, s, p, k, n, r, t, t5, ss, ps) in every])
+    files = {}
+    for name, table in [("images", images), ("variants", variants), ("originals", preds), ("metrics", metrics)]:
+        pq.write_table(table, d / f"{name}.parquet")
+        files[name] = [str(d / f"{name}.parquet")]
+    files["predictions"] = []
+    return files
+
+
+@pytest.fixture(scope="module")
+def report(fixture_files, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    sql = sorted(str(p) for p in (REPO / "reports/sql").glob("*.sql"))
+    r = build_report(fixture_files, sql, out_dir=out, rejected=out / "rejected.csv")
+    r.out = out
+    r.d = {name: df[df.dataset == "d"] if "dataset" in df else df for name, df in r.tables.items()}
+    return r
+
+
+def test_param_table_by_hand(report):
+    t = report.d["param_table"].set_index(["encoder", "scale", "param"])
+    row = t.loc["jpeg", 1.0, "10"]  # rank diffs: A 0-3 = -3, B 0-0 = 0
+    assert (row.images, row.rank_diff_mean, row.rank_diff_median) == (2, -1.5, -1.5)
+    assert row.rank_diff_std == pytest.approx(round(math.sqrt(4.5), 2))
+    assert row.cr_source_mean == pytest.approx((10000 / 1000 + 20000 / 2000) / 2)
+    assert row.cr_raw_mean == pytest.approx(round((30 + 15) / 2, 2))
+    assert row.top1_agreement == 0.5  # A's top-1 changed 5 -> 7, B's stayed 4
+    assert list(t.loc["jpeg"].index) == [(1.0, "10"), (1.0, "50"), (0.5, "10"), (0.5, "50")]  # grid order
+
+
+def test_headline_by_hand(report):
+    h = report.d["headline"].set_index("encoder")
+    # jpeg sets: (1,10) -1.5 | (1,50) 0 cr_raw (7.5+3.75)/2=5.625 | (.5,10) -4 | (.5,50) 0 cr_raw (30+15)/2=22.5
+    assert h.loc["jpeg"].max_cr_raw == 22.5 and h.loc["jpeg"].at_raw == "scale 0.5 rgb q=50"
+    assert h.loc["jpeg"].sets_within_1 == 2
+    # hevc: (1,30) 0 cr_raw (10+5)/2 | (1,45) -0.5 cr_raw (60+30)/2 = 45
+    assert h.loc["hevc"].max_cr_raw == 45 and h.loc["hevc"].max_cr_source == pytest.approx((20 + 20) / 2)
+
+
+def test_rgb_vs_gray_table(report):
+    t = report.d["rgb_vs_gray"]
+    assert list(t.color) == ["rgb"] and t.variants.iloc[0] == 12
+    assert t.rank_mean.iloc[0] == round(sum(v[6] for v in VARIANTS) / 12, 1)
+
+
+def test_thresholds_by_hand(report):
+    t = report.d["thresholds"].set_index(["image_id", "metric"])
+    # A's ssim: held 0.97, 0.95, 0.90; dropped 0.85, 0.80, 0.70 -> t = 0.90, perfect separation
+    assert t.loc[("A", "ssim")].threshold == pytest.approx(0.90)
+    assert t.loc[("A", "ssim")].separation == 1.0
+    assert t.loc[("A", "dfd")].threshold == pytest.approx(0.10)  # dfd = 1 - ssim: drops iff dfd > 0.10
+    # B: only one drop (0.65); held down to 0.75 -> t = 0.75
+    assert t.loc[("B", "ssim")].threshold == pytest.approx(0.75)
+    inv = report.d["threshold_invariance"].set_index("metric")
+    assert inv.loc["ssim"].images == 2 and inv.loc["ssim"].between_images == pytest.approx(0.075, abs=1e-4)
+
+
+def test_overfitting_lists_improved_images(report):
+    t = report.tables["overfitting"]
+    assert len(t) == 1  # only C; A and B start at rank 0 and cannot improve
+    row = t.iloc[0]
+    assert (row.dataset, row.image_id, row.encoder, row.original_rank) == ("d2", "C", "jpeg", 50)
+    assert (row.improved_variants, row.variants, row.best_rank_diff) == (1, 2, 40)
+    assert row.best_variant == "scale 1.0 rgb q=10" and row.best_cr_source == 10.0
+    assert (report.out / "figures/overfitting.png").stat().st_size > 5000
+
+
+def test_curves_top5_agreement(report):
+    t = report.d["curves"].set_index(["encoder", "scale", "param"])
+    # A hevc 45: original top-1 (5) is in the variant's top-5 -> agrees; B hevc 45 top1 same
+    assert t.loc["hevc", 1.0, "45"].top5_agreement == 1.0 and t.loc["hevc", 1.0, "45"].top1_agreement == 0.5
+    assert t.loc["jpeg", 0.5, "10"].top5_agreement == 0.5  # A: 5 not in [7,8,9,2,1]; B: 4 in [3,2,4,1,0]
+
+
+def test_spearman_against_scipy(report):
+    c = report.d["metric_correlation"].set_index(["scope", "metric"])
+    ssim = [v[9] for v in VARIANTS]
+    diff = [ORIGINALS[v[0]][1] - v[6] for v in VARIANTS]
+    assert c.loc[("all", "ssim")].spearman_rank_diff == pytest.approx(spearmanr(ssim, diff).statistic, abs=1e-4)
+    assert c.loc[("all", "dfd")].predictive_power == pytest.approx(spearmanr(ssim, diff).statistic, abs=1e-4)
+    jpeg = [(s, d) for v, s, d in zip(VARIANTS, ssim, diff) if v[1] == "jpeg"]
+    assert c.loc[("jpeg", "ssim")].spearman_rank_diff == pytest.approx(spearmanr(*zip(*jpeg)).statistic, abs=1e-4)
+
+
+def test_report_files(report):
+    out = report.out
+    html = (out / "index.html").read_text()
+    assert html.count("data:image/png;base64,") >= 5
+    assert "1 image(s) were rejected" in html
+    assert (out / "rejected.csv").read_text().splitlines()[1] == "d,Z,Z.jpg,empty file (0 bytes)"
+    for name in ("rate_accuracy", "accuracy_curves", "metric_scatter", "ssim_thresholds", "compression_vs_rank"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 5000
+        assert (out / "figures" / f"{name}.svg").exists()
+    assert (out / "tables/headline.csv").exists() and (out / "tables/knee_fits.md").exists()
+
+
+def test_knee_fit_recovers_synthetic_parameters():
+    q = np.array([1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 18, 20, 25, 30, 40, 50], dtype=float)
+    c, knee, plateau = 0.21, 12.0, 0.93
+    acc = plateau + c * np.minimum(0, np.log(q / knee))
+    noise = np.random.default_rng(1).normal(0, 0.004, len(q))
+    fit = analysis.fit_log_knee(q, acc + noise)
+    assert fit["c"] == pytest.approx(c, rel=0.05)
+    assert fit["knee"] == pytest.approx(knee, rel=0.1)
+    assert fit["a"] == pytest.approx(plateau, abs=0.01) and fit["r2"] > 0.99
+    assert analysis.fit_log_knee([1, 2], [0.1, 0.2]) is None
+
+
+def test_bd_rate_of_a_codec_with_half_the_bits():
+    acc = np.array([0.2, 0.5, 0.7, 0.85, 0.95])
+    bpp = np.array([0.1, 0.2, 0.4, 0.8, 1.6])
+    assert analysis.bd_rate_saving(bpp, acc, bpp / 2, acc) == pytest.approx(-0.5)
+    assert analysis.bd_rate_saving(bpp, acc, bpp * 1.25, acc) == pytest.approx(0.25)
+    assert analysis.bd_rate_saving(bpp, acc, bpp, acc + 2) is None  # no common accuracy range

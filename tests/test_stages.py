@@ -1,0 +1,101 @@
+"""Stage functions in-process: what a key's version field change recomputes, and how a
+codec's refusal is recorded (no Snakemake here: fast, and the codec can be patched)."""
+import pytest
+from PIL import Image
+
+from codecsweep import records
+from codecsweep.codecs import ENCODERS
+from codecsweep.images import Limits
+from codecsweep.stages import classify_shard, encode_shard, measure_shard
+
+
+@pytest.fixture
+def study(tmp_path, small_photo):
+    small_photo.save(tmp_path / "a.png")
+    Image.new("RGB", (7, 7), (200, 30, 30)).save(tmp_path / "tiny.png")
+    rows = [
+        {"dataset": "d", "image_id": "a", "source_sha256": "a" * 64, "source_path": str(tmp_path / "a.png"),
+         "width": small_photo.width, "height": small_photo.height, "source_bytes": (tmp_path / "a.png").stat().st_size,
+         "label": 967, "label_wnid": "n07920052", "label_name": "espresso", "label_source": "annotated",
+         "shard": 0, "normalization": "", "status": "ok", "error": None},
+        {"dataset": "d", "image_id": "tiny", "source_sha256": "b" * 64, "source_path": str(tmp_path / "tiny.png"),
+         "width": 7, "height": 7, "source_bytes": (tmp_path / "tiny.png").stat().st_size, "label": None,
+         "label_wnid": None, "label_name": None, "label_source": "pseudo", "shard": 0, "normalization": "",
+         "status": "ok", "error": None},
+    ]
+    records.write(rows, records.IMAGES, tmp_path / "images.parquet")
+    return tmp_path
+
+
+def encode(study, encoder, params, scales=(1.0, 0.125)):
+    return encode_shard(study / "images.parquet", "d", 0, {"encoder": encoder, "params": params}, list(scales),
+                        ["rgb"], study / "cache", study / f"v-{encoder}.parquet", study / f"s-{encoder}.parquet",
+                        Limits())
+
+
+def test_codec_version_change_recomputes_exactly_its_artifacts(study, monkeypatch):
+    first = {e: encode(study, e, p) for e, p in (("jpeg", ["10", "50"]), ("hevc", ["35"]))}
+    assert first["jpeg"].computed + first["jpeg"].failed == 8  # 2 images x 2 scales x 2 params
+    assert encode(study, "jpeg", ["10", "50"]).computed == 0
+    real = type(ENCODERS["jpeg"]).version
+    monkeypatch.setattr(type(ENCODERS["jpeg"]), "version", lambda self: real(self) + " (patched)")
+    again = encode(study, "jpeg", ["10", "50"])
+    assert again.computed == first["jpeg"].computed and again.served == 0
+    assert encode(study, "hevc", ["35"]).computed == 0  # other codecs untouched
+    rows = records.read(study / "v-jpeg.parquet")
+    assert {r["codec_version"] for r in rows} == {real(ENCODERS["jpeg"]) + " (patched)"}
+
+
+def test_codec_refusal_is_recorded_not_fatal(study):
+    """HEVC cannot encode the 1x1 image a 7x7 source becomes at scale 1/8."""
+    stats = encode(study, "hevc", ["35"])
+    rows = {(r["image_id"], r["scale"]): r for r in records.read(study / "v-hevc.parquet")}
+    assert rows["a", 1.0]["status"] == "ok" and rows["tiny", 1.0]["status"] == "ok"
+    tiny = rows["tiny", 0.125]
+    if tiny["status"] == "error":
+        assert tiny["error"] and tiny["artifact_sha256"] is None and stats.failed == 1
+    else:  # the codec padded it: then it decodes to 1x1
+        assert (tiny["width"], tiny["height"]) == (1, 1)
+
+
+def test_weights_change_reclassifies_exactly_the_dependent_entries(study, monkeypatch):
+    from codecsweep import models
+
+    encode(study, "jpeg", ["10", "50"])
+
+    def classify(tag):
+        orig = classify_shard(study / "images.parquet", "d", 0, "efficientnet_lite0", study / "cache",
+                              study / f"po{tag}.parquet", study / f"so{tag}.parquet", batch_size=3)
+        var = classify_shard(study / "images.parquet", "d", 0, "efficientnet_lite0", study / "cache",
+                             study / f"pv{tag}.parquet", study / f"sv{tag}.parquet",
+                             variants_path=study / "v-jpeg.parquet", originals_path=study / f"po{tag}.parquet",
+                             batch_size=3)
+        return orig, var
+
+    o1, v1 = classify(1)
+    assert (o1.computed, v1.computed) == (2, v1.items) and v1.items >= 3
+    o2, v2 = classify(2)
+    assert (o2.computed, v2.computed, v2.served) == (0, 0, v1.items)
+    assert records.read(study / "pv1.parquet") == records.read(study / "pv2.parquet")
+    loaded = models.load_model("efficientnet_lite0")
+    monkeypatch.setattr(loaded, "weights_sha256", "0" * 64)  # as if the weight file had changed
+    o3, v3 = classify(3)
+    assert (o3.computed, v3.computed) == (2, v1.items)
+    # batch size 3 vs cache hits: same rows, same order
+    assert records.read(study / "pv3.parquet") == records.read(study / "pv1.parquet")
+
+
+def test_measure_serves_from_cache_and_fills_columns(study):
+    encode(study, "jpeg", ["10", "50"])
+    args = (study / "images.parquet", study / "v-jpeg.parquet", "d", 0, study / "cache")
+    first = measure_shard(*args, study / "m1.parquet", study / "ms1.parquet", lpips_net=None)
+    second = measure_shard(*args, study / "m2.parquet", study / "ms2.parquet", lpips_net=None)
+    assert first.computed == first.items and second.computed == 0 and second.served == first.items
+    rows = records.read(study / "m1.parquet")
+    assert rows == records.read(study / "m2.parquet")
+    big = [r for r in rows if r["image_id"] == "a"]
+    assert all(0 < r["ssim"] < 1 and r["dfd"] > 0 and r["lpips"] is None for r in big)
+    q10, q50 = sorted((r for r in big if r["scale"] == 1.0), key=lambda r: int(r["param"]))
+    assert q10["psnr"] < q50["psnr"] and q10["ssim"] < q50["ssim"] and q10["dfd"] > q50["dfd"]
+    tiny = [r for r in rows if r["image_id"] == "tiny"]
+    assert all(r["ms_ssim"] is None and r["ssim"] is None and r["psnr"] > 0 for r in tiny)  # 7x7 < 11x11 window
