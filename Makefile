@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: study smoke test test-fast lint clean
+.PHONY: study smoke test test-fast test-slurm browser lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +19,21 @@ study: $(STAMP)
 smoke: $(STAMP)
 	$(VENV)/bin/snakemake --cores all --configfile config/smoke.yaml
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VENV)/bin/python -m pytest -q
 
+# The report test opens reports/index.html in Debian's Chromium (installed here if missing).
+browser:
+	@command -v chromium >/dev/null || { \
+	  [ "$$(id -u)" = 0 ] || { echo "install Debian's chromium (the report test needs it)"; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+# Opt-in: a single-node SLURM cluster on loopback (root; installs slurm-wlm and munge).
+test-slurm: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -m slurm -s tests/test_slurm.py
+
 test-fast: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -m "not slow"
+	$(VENV)/bin/python -m pytest -q -m "not slow and not slurm"
 
 lint: $(STAMP)
 	$(VENV)/bin/snakemake --lint

@@ -22,17 +22,7 @@ wildcard_constraints:
     shard=r"\d+",
 
 
-def per_shard(pattern, **extra):
-    """One path per (dataset, shard[, extra...]) of the study."""
-    from snakemake.io import expand
-
-    return [
-        path
-        for ds in DATASETS
-        for path in expand(pattern, dataset=ds, shard=STUDY.shards(ds), **extra)
-    ]
-
-
+include: "rules/common.smk"
 include: "rules/datasets.smk"
 include: "rules/encode.smk"
 include: "rules/classify.smk"
@@ -43,4 +33,6 @@ include: "rules/report.smk"
 rule all:
     default_target: True
     input:
+        # The Parquet tables are products too: deleting results/ rebuilds them (from the cache).
+        rules.report.input,
         rules.report.output,

@@ -15,6 +15,7 @@ import ctypes.util
 import io
 import os
 import pathlib
+import shutil
 import sys
 import tempfile
 from functools import cache
@@ -108,30 +109,35 @@ def _glymurrc_exists() -> bool:
 def _glymur():
     """Import glymur, pointing it at an OpenJPEG library.
 
-    Order: a glymurrc or system libopenjp2 (glymur's own search), else the copy inside the
-    Pillow wheel, else a clear error. glymur reads its config file at import time only, so
-    the fallback writes a private glymurrc and points XDG_CONFIG_HOME at it for the import.
+    Order: a glymurrc the user wrote (glymur's own config), else the copy inside the Pillow
+    wheel, else a system libopenjp2, else a clear error. The Pillow copy comes before the
+    system one because its version is pinned with Pillow: the same codec, hence the same
+    bytes and cache keys, on every machine (a system library changes with the OS; the
+    cache then rightly recomputes every JPEG 2000 artifact). glymur reads its config at
+    import time only, so a private glymurrc is pointed to by XDG_CONFIG_HOME for the import.
     """
-    if "glymur" not in sys.modules and not _glymurrc_exists() and ctypes.util.find_library("openjp2") is None:
+    if "glymur" not in sys.modules and not _glymurrc_exists():
         lib = _pillow_openjpeg()
-        if lib is None:
+        if lib is None and ctypes.util.find_library("openjp2") is None:
             raise RuntimeError(
                 "JPEG 2000 needs the OpenJPEG library (libopenjp2) and none was found: "
                 "install it (Debian: apt-get install libopenjp2-7; conda: openjpeg) "
                 "or a Pillow wheel that bundles it"
             )
-        confdir = pathlib.Path(tempfile.mkdtemp(prefix="codecsweep-glymur-"))
-        (confdir / "glymur").mkdir()
-        (confdir / "glymur" / "glymurrc").write_text(f"[library]\nopenjp2 = {lib}\n")
-        old = os.environ.get("XDG_CONFIG_HOME")
-        os.environ["XDG_CONFIG_HOME"] = str(confdir)
-        try:
-            import glymur
-        finally:
-            if old is None:
-                del os.environ["XDG_CONFIG_HOME"]
-            else:
-                os.environ["XDG_CONFIG_HOME"] = old
+        if lib is not None:
+            confdir = pathlib.Path(tempfile.mkdtemp(prefix="codecsweep-glymur-"))
+            (confdir / "glymur").mkdir()
+            (confdir / "glymur" / "glymurrc").write_text(f"[library]\nopenjp2 = {lib}\n")
+            old = os.environ.get("XDG_CONFIG_HOME")
+            os.environ["XDG_CONFIG_HOME"] = str(confdir)
+            try:
+                import glymur  # noqa: F401
+            finally:
+                if old is None:
+                    del os.environ["XDG_CONFIG_HOME"]
+                else:
+                    os.environ["XDG_CONFIG_HOME"] = old
+                shutil.rmtree(confdir, ignore_errors=True)
     import glymur
 
     if glymur.version.openjpeg_version in ("0.0.0", None):

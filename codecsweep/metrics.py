@@ -17,6 +17,7 @@ with bicubic, see ``images.to_source_geometry``), on 8-bit values (data range 25
 from __future__ import annotations
 
 import math
+from functools import cached_property
 
 import numpy as np
 
@@ -106,14 +107,25 @@ class DeepFeatureDistance:
     name = "dfd"
 
     def __init__(self, model_name: str = "efficientnet_lite0"):
+        from .models import get_spec, weights_sha256
+
+        self.model_name = model_name
+        spec = get_spec(model_name)
+        self.id = f"dfd-v1:{model_name}:{weights_sha256(model_name)[:16]}:{spec.preprocess_id}"
+
+    @cached_property
+    def model(self):
+        """Loaded on first use (a job the cache serves never loads it)."""
         from .models import load_model
 
-        self.model = load_model(model_name)
-        self.id = f"dfd-v1:{model_name}:{self.model.weights_sha256[:16]}:{self.model.spec.preprocess_id}"
+        return load_model(self.model_name)
+
+    @cached_property
+    def _taps(self) -> list[int]:
+        """The last block before each stride-2 block, and the final block: one per stage."""
         blocks = self.model.module._blocks
-        # The last block before each stride-2 block, and the final block: one per stage.
-        self._taps = [i - 1 for i, b in enumerate(blocks) if i > 0 and b._block_args.stride in (2, [2], [2, 2])]
-        self._taps.append(len(blocks) - 1)
+        taps = [i - 1 for i, b in enumerate(blocks) if i > 0 and b._block_args.stride in (2, [2], [2, 2])]
+        return taps + [len(blocks) - 1]
 
     def features(self, images) -> list:
         """Per-stage feature maps of a list of PIL images."""
@@ -152,22 +164,27 @@ class Lpips:
     def __init__(self, net: str = "alex", device: str | None = None):
         from .models import MissingWeights, check_weights, get_spec
 
-        self.net = net
+        from .models import weights_sha256
+
+        self.net, self._device = net, device
         self.available, self.reason, self.id = False, "", f"lpips-0.1:{net}:unavailable"
         try:
-            path = check_weights(get_spec(self.BACKBONES[net]))
+            check_weights(get_spec(self.BACKBONES[net]))
         except MissingWeights as exc:
             self.reason = f"LPIPS backbone missing: {exc}"
             return
+        self.available = True
+        self.id = f"lpips-0.1:{net}:{weights_sha256(self.BACKBONES[net])[:16]}"
+
+    @cached_property
+    def model(self):
+        """Loaded on first use. The backbone file was found in the torch cache above, so
+        torchvision reads it from there (weights_only) and downloads nothing."""
         import lpips
         import torch
 
-        from .cache import sha256_file
-
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.model = lpips.LPIPS(net=net, verbose=False).eval().to(self.device)
-        self.available = True
-        self.id = f"lpips-0.1:{net}:{sha256_file(path)[:16]}"
+        self.device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
+        return lpips.LPIPS(net=self.net, verbose=False).eval().to(self.device)
 
     @staticmethod
     def tensor(rgb: np.ndarray):

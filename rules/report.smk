@@ -1,6 +1,4 @@
 # All Parquet tables -> DuckDB queries (reports/sql/), fits, figures -> reports/.
-import pathlib
-
 
 
 rule report:

@@ -29,7 +29,7 @@ def test_psnr_matches_scikit_image(photo):
 
 def test_luma_is_bt601():
     px = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [10, 20, 30]]], dtype=np.uint8)
-    assert metrics.luma(px).tolist() == pytest.approx([[76.245, 149.685, 29.07, 0.299 * 10 + 0.587 * 20 + 0.114 * 30]])
+    assert metrics.luma(px)[0].tolist() == pytest.approx([76.245, 149.685, 29.07, 0.299 * 10 + 0.587 * 20 + 0.114 * 30])
 
 
 def test_ms_ssim_properties(photo):

@@ -42,26 +42,26 @@ def test_cold_run_tables_and_report(project):
     for view in ("images", "variants", "predictions", "metrics"):
         glob = "results/images/*.parquet" if view == "images" else f"results/{view}/**/*.parquet"
         con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{root}/{glob}')")
-    assert con.sql("SELECT count(*) FROM variants WHERE status = 'ok'").fetchone()[0] == 16
-    assert con.sql("SELECT count(*) FROM predictions").fetchone()[0] == 2 + 16
-    assert con.sql("SELECT count(*) FROM metrics WHERE ssim > 0.3 AND psnr > 15").fetchone()[0] == 16
+    assert con.execute("SELECT count(*) FROM variants WHERE status = 'ok'").fetchone()[0] == 16
+    assert con.execute("SELECT count(*) FROM predictions").fetchone()[0] == 2 + 16
+    assert con.execute("SELECT count(*) FROM metrics WHERE ssim > 0.3 AND psnr > 15").fetchone()[0] == 16
     # Derived columns by hand: raw bits / compressed bits; bpp over the source's pixels.
-    for w, h, src_bytes, n, cr_raw, cr_src, bpp in con.sql(
+    for w, h, src_bytes, n, cr_raw, cr_src, bpp in con.execute(
         "SELECT i.width, i.height, i.source_bytes, v.bytes, v.cr_raw, v.cr_source, v.bpp "
         "FROM variants v JOIN images i USING (dataset, image_id)").fetchall():
         assert cr_raw == pytest.approx(w * h * 24 / (n * 8))
         assert cr_src == pytest.approx(src_bytes / n)
         assert bpp == pytest.approx(n * 8 / (w * h))
     # rank_diff = original rank - variant rank, for every variant prediction.
-    bad = con.sql("""SELECT count(*) FROM predictions v JOIN predictions o
+    bad = con.execute("""SELECT count(*) FROM predictions v JOIN predictions o
                      ON o.image_id = v.image_id AND o.encoder IS NULL AND v.encoder IS NOT NULL
                      WHERE v.rank_diff <> o.true_rank - v.true_rank OR v.original_rank <> o.true_rank""").fetchone()[0]
     assert bad == 0
     # Annotated labels are used; the espresso photo is top-1 espresso (class 967).
-    assert con.sql("SELECT true_class, true_rank FROM predictions WHERE encoder IS NULL AND image_id='coffee'"
+    assert con.execute("SELECT true_class, true_rank FROM predictions WHERE encoder IS NULL AND image_id='coffee'"
                    ).fetchone() == (967, 0)
     # Larger quality, more bytes, for every (image, encoder, scale).
-    assert con.sql("""SELECT count(*) FROM variants a JOIN variants b USING (image_id, encoder, scale, color)
+    assert con.execute("""SELECT count(*) FROM variants a JOIN variants b USING (image_id, encoder, scale, color)
                       WHERE a.param_index = 0 AND b.param_index = 1 AND
                             ((a.encoder = 'jpeg' AND a.bytes >= b.bytes) OR (a.encoder = 'hevc' AND a.bytes <= b.bytes))
                    """).fetchone()[0] == 0
@@ -69,7 +69,7 @@ def test_cold_run_tables_and_report(project):
     table = (root / "reports/tables/param_table.csv").read_text().splitlines()
     assert table[0].startswith("dataset,model,encoder,scale,color,param,images,rank_diff_mean")
     assert len(table) == 1 + 8  # 2 encoders x 4 parameter sets
-    headline = con.sql(f"SELECT * FROM read_csv('{root}/reports/tables/headline.csv')").df()
+    headline = con.execute(f"SELECT * FROM read_csv('{root}/reports/tables/headline.csv')").df()
     assert sorted(headline.encoder) == ["hevc", "jpeg"]
     summary = (root / "reports/summary.md").read_text()
     assert "Largest mean compression ratio" in summary and "| hevc" in summary
@@ -77,7 +77,7 @@ def test_cold_run_tables_and_report(project):
 
 def test_metrics_null_lpips_is_explained(project):
     log = next((project.root / "logs/measure").rglob("*.log")).read_text()
-    rows = duckdb.sql(f"SELECT count(*) FILTER (lpips IS NULL), count(*) FILTER (dfd > 0) "
+    rows = duckdb.execute(f"SELECT count(*) FILTER (lpips IS NULL), count(*) FILTER (dfd > 0) "
                       f"FROM read_parquet('{project.root}/results/metrics/**/*.parquet')").fetchone()
     if "LPIPS IS NOT COMPUTED" in log:
         assert "alexnet-owt-7be5be79.pth" in log and rows[0] == 16
@@ -150,7 +150,7 @@ def test_added_grid_value_encodes_only_it(project):
 
 def test_corrupt_blob_is_detected_and_recomputed(project, shared_cache):
     cache = Cache(shared_cache)
-    sha = duckdb.sql(f"SELECT artifact_sha256 FROM read_parquet('{project.root}/results/variants/t/hevc/*.parquet') "
+    sha = duckdb.execute(f"SELECT artifact_sha256 FROM read_parquet('{project.root}/results/variants/t/hevc/*.parquet') "
                      "ORDER BY image_id, scale DESC, param LIMIT 1").fetchone()[0]
     blob = cache.blob_path(sha)
     data = bytearray(blob.read_bytes())
@@ -210,3 +210,40 @@ def test_two_runs_sharing_one_cache_at_once(tmp_path):
     stats = a.run("--forceall")  # and a rerun of everything is now served entirely by the cache
     assert computed(stats, "") == 0 and served(stats, "encode") == 16
     assert not math.isnan(a.table("metrics")[0][8])
+
+
+def test_bad_images_are_listed_and_the_rest_completes(tmp_path):
+    from PIL import Image
+
+    p = Project(tmp_path / "s", tmp_path / "cache", encoders=("jpeg",))
+    imgs = p.root / "data/imgs"
+    (imgs / "empty.jpg").write_bytes(b"")
+    (imgs / "notes.jpg").write_text("not a picture")
+    good = (imgs / "chelsea.png").read_bytes()
+    (imgs / "cut.png").write_bytes(good[: len(good) // 3])
+    Image.new("RGB", (7, 7), (10, 200, 30)).save(imgs / "tiny 7x7.png")
+    Image.new("RGB", (1, 1), (10, 200, 30)).save(imgs / "one.png")
+    for image_id, name in [("empty", "empty.jpg"), ("notes", "notes.jpg"), ("cut", "cut.png"),
+                           ("tiny", "tiny 7x7.png"), ("one", "one.png"), ("gone", "missing.jpg")]:
+        p.sheet_rows.append((image_id, name, ""))
+    p.write_sheet()
+    p.run()
+    rejected = {line.split(",")[1]: line for line in (p.root / "reports/rejected.csv").read_text().splitlines()[1:]}
+    assert sorted(rejected) == ["cut", "empty", "gone", "notes"]
+    assert "empty file (0 bytes)" in rejected["empty"] and "not an image" in rejected["notes"]
+    assert "cannot decode" in rejected["cut"] and "No such file" in rejected["gone"]
+    ok = duckdb.execute(f"SELECT image_id, count(*) FILTER (status = 'ok'), count(*) FROM read_parquet("
+                    f"'{p.root}/results/variants/**/*.parquet') GROUP BY ALL ORDER BY ALL").fetchall()
+    assert ok == [("chelsea", 4, 4), ("coffee", 4, 4), ("one", 4, 4), ("tiny", 4, 4)]
+    preds = duckdb.execute(f"SELECT count(*) FROM read_parquet('{p.root}/results/predictions/**/*.parquet') "
+                       "WHERE status = 'ok'").fetchone()[0]
+    assert preds == 4 + 16
+    assert "4 image(s) were rejected" in (p.root / "reports/index.html").read_text()
+    # on_bad_image: fail stops before any encoding, naming the first bad file and why.
+    p.config["on_bad_image"] = "fail"
+    p.write_config()
+    shutil.rmtree(p.root / "results")
+    p.run(check=False)
+    assert p.last.returncode != 0
+    assert "on_bad_image=fail: 4 bad image(s)" in p.last.stdout + p.last.stderr
+    assert not (p.root / "results/variants").exists()

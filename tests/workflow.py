@@ -16,8 +16,8 @@ import yaml
 from PIL import Image
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-WORKFLOW_FILES = ["Snakefile", "rules", "workflow_scripts", "config/schema.yaml", "config/grids",
-                  "reports/sql", "profiles/default"]
+WORKFLOW_FILES = ["Snakefile", "rules", "workflow_scripts", "envs", "config/schema.yaml", "config/grids",
+                  "reports/sql", "profiles/default", "profiles/slurm"]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "2"]
 
 TINY_GRID = {
@@ -93,30 +93,31 @@ class Project:
         proc.wait()
 
     def stats_since(self, start: float) -> dict:
-        files = [p for p in (self.root / "results/runstats").rglob("*.parquet") if p.stat().st_mtime >= start - 1] \
-            if (self.root / "results/runstats").exists() else []
+        runstats = self.root / "results/runstats"
+        files = [str(p) for p in runstats.rglob("*.parquet") if p.stat().st_mtime >= start - 1] \
+            if runstats.exists() else []
         out = {}
-        if files:
-            rows = duckdb.sql(f"SELECT * FROM read_parquet({[str(f) for f in files]})").fetchall()
-            cols = [c for c in duckdb.sql(f"SELECT * FROM read_parquet('{files[0]}') LIMIT 0").columns]
-            for row in rows:
-                r = dict(zip(cols, row))
-                # "encode:jpeg", "measure:hevc", "classify:<model>:original", "classify:<model>:jpeg"
-                original = "original" if r["stage"] == "classify" and r["encoder"] is None else None
-                key = ":".join(x for x in (r["stage"], r["model"], r["encoder"] or original) if x)
-                acc = out.setdefault(key, {"jobs": 0, "computed": 0, "served": 0, "corrupt": 0, "failed": 0})
-                acc["jobs"] += 1
-                for k in ("computed", "served", "corrupt", "failed"):
-                    acc[k] += r[k]
+        for r in (_rows(f"SELECT * FROM read_parquet({files})") if files else []):
+            # "encode:jpeg", "measure:hevc", "classify:<model>:original", "classify:<model>:jpeg"
+            original = "original" if r["stage"] == "classify" and r["encoder"] is None else None
+            key = ":".join(x for x in (r["stage"], r["model"], r["encoder"] or original) if x)
+            acc = out.setdefault(key, {"jobs": 0, "computed": 0, "served": 0, "corrupt": 0, "failed": 0})
+            acc["jobs"] += 1
+            for k in ("computed", "served", "corrupt", "failed"):
+                acc[k] += r[k]
         return out
 
     def table(self, name: str, drop=("encode_ms",)) -> list[tuple]:
         """A results table as sorted tuples (measurement-only columns dropped)."""
-        rel = duckdb.sql(f"SELECT * FROM read_parquet('{self.root}/results/{name}/**/*.parquet')"
-                         if name != "images" else
-                         f"SELECT * FROM read_parquet('{self.root}/results/images/*.parquet')")
-        cols = [c for c in rel.columns if c not in drop]
-        return sorted(duckdb.sql(f"SELECT {', '.join(cols)} FROM rel").fetchall(), key=repr)
+        glob = "images/*.parquet" if name == "images" else f"{name}/**/*.parquet"
+        rows = _rows(f"SELECT * FROM read_parquet('{self.root}/results/{glob}')")
+        return sorted((tuple(v for k, v in r.items() if k not in drop) for r in rows), key=repr)
+
+
+def _rows(sql: str) -> list[dict]:
+    cur = duckdb.connect().execute(sql)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
 def computed(stats: dict, prefix: str) -> int:

@@ -22,6 +22,8 @@ log.info("%s: %d images, %d usable, %d rejected", name, len(rows), len(rows) - l
 if rejected:
     log.warning("REJECTED %d image(s) of %s, listed in %s", len(rejected), name, snakemake.output.rejected)
     if snakemake.params.on_bad_image == "fail":
-        raise SystemExit(f"on_bad_image=fail: {len(rejected)} bad image(s), first: "
-                         f"{rejected[0]['source_path']}: {rejected[0]['error']}")
+        message = (f"on_bad_image=fail: {len(rejected)} bad image(s), first: "
+                   f"{rejected[0]['source_path']}: {rejected[0]['error']}")
+        log.error(message)
+        raise SystemExit(message)
 records.write(rows, records.IMAGES, snakemake.output.images)

@@ -1,0 +1,84 @@
+"""Throughput of the expensive parts, printed as numbers (no assertions).
+
+    python benchmarks/benchmark.py [--models efficientnet_lite0 ...] [--batch 32] [--device cpu|cuda]
+
+Prints, on this machine: images/s of each classifier (preprocessed batches, fp32 and the
+reduced-precision variants), of dfd and LPIPS (when its backbone is in the torch cache),
+milliseconds per variant of each encoder at full scale on a 512x512 photo, and
+milliseconds per variant of the pixel metrics. torch uses all cores unless --threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+def _rate(fn, n_items: int, min_seconds: float = 2.0) -> float:
+    fn()  # warm-up
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < min_seconds:
+        fn()
+        done += n_items
+    return done / (time.perf_counter() - start)
+
+
+def main() -> None:
+    import skimage.data
+    import torch
+    from PIL import Image
+
+    from codecsweep import metrics, models
+    from codecsweep.codecs import ENCODERS
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", nargs="*", default=["efficientnet_lite0", "efficientnet_lite1",
+                                                         "efficientnet_lite2", "efficientnet_lite0_bf16"])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    photo = Image.fromarray(skimage.data.astronaut())
+    device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"device: {device_name}; torch {torch.__version__}")
+
+    for name in args.models:
+        try:
+            model = models.load_model(name, args.device)
+        except models.MissingWeights as exc:
+            print(f"classify {name:28s} skipped: {exc}")
+            continue
+        batch = np.stack([models.preprocess(model.spec, photo)] * args.batch)
+        print(f"classify {name:28s} {_rate(lambda: models.logits(model, batch), args.batch):8.1f} images/s "
+              f"(batch {args.batch}, {model.spec.input_size}px)")
+
+    dfd = metrics.DeepFeatureDistance("efficientnet_lite0")
+    ref = dfd.features([photo])
+    print(f"dfd      efficientnet_lite0           {_rate(lambda: dfd.distance(ref, [photo]), 1):8.1f} pairs/s (1 pair/call)")
+    lp = metrics.Lpips("alex", device=args.device)
+    if lp.available:
+        a = np.asarray(photo)
+        t = lp.tensor(a)
+        print(f"lpips    alex                         {_rate(lambda: lp(t, a), 1):8.1f} pairs/s (512x512)")
+    else:
+        print(f"lpips    skipped: {lp.reason}")
+
+    arr = np.asarray(photo)
+    noisy = np.clip(arr + np.random.default_rng(0).normal(0, 8, arr.shape), 0, 255).astype(np.uint8)
+    ref_px = metrics.Reference(arr)
+    print(f"pixel metrics (psnr, ssim, ms-ssim, y)   {1000 / _rate(lambda: metrics.pixel_metrics(ref_px, noisy), 1):8.1f} ms/variant (512x512)")
+    params = {"jpeg": "20", "jpeg2000": "50,40", "hevc": "40", "webp": "30", "avif": "30", "jpegxl": "30"}
+    for enc_name, enc in ENCODERS.items():
+        data = enc.encode(photo, params[enc_name])
+        enc_ms = 1000 / _rate(lambda: enc.encode(photo, params[enc_name]), 1, 1.0)
+        dec_ms = 1000 / _rate(lambda: enc.decode(data), 1, 1.0)
+        print(f"encode   {enc_name:10s} q={params[enc_name]:6s}          {enc_ms:8.1f} ms, decode {dec_ms:6.1f} ms "
+              f"(512x512 RGB, {len(data)} bytes)")
+
+
+if __name__ == "__main__":
+    main()

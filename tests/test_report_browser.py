@@ -1,0 +1,36 @@
+"""reports/index.html in a real headless browser (Debian's Chromium, driven by Playwright):
+it opens, every figure on it loads, and a screenshot is kept for the record."""
+import os
+import pathlib
+import shutil
+
+import pytest
+
+from tests.test_report import fixture_files, report  # noqa: F401  (the report built from the fixture)
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = pathlib.Path(__file__).resolve().parent.parent / "reports" / "test-screenshots"
+
+
+def test_index_html_renders_with_every_image(report):  # noqa: F811
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Chromium is not installed: `make test` installs it (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto((report.out / "index.html").as_uri())
+        page.wait_for_load_state("load")
+        widths = page.evaluate("Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)")
+        title = page.title()
+        headings = page.evaluate("Array.from(document.querySelectorAll('h2')).map(h => h.textContent)")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "index.png"), full_page=True)
+        browser.close()
+    assert title == "codecsweep report"
+    assert len(widths) >= 6 and all(w > 0 for w in widths), widths
+    assert any("Largest mean compression ratio" in h for h in headings)
+    assert (SCREENSHOTS / "index.png").stat().st_size > 20_000
