@@ -174,7 +174,7 @@ def _scores(cache: Cache, spec, items: list[dict], load, batch_size: int, thread
     (item, scores or None, error): cache hits first, then computed items. The model (and
     torch) is loaded only when something is missing: a job the cache serves starts fast.
     """
-    from .models import logits, preprocess
+    from .models import preprocess
 
     def prep(item):
         try:
@@ -206,7 +206,7 @@ def _scores(cache: Cache, spec, items: list[dict], load, batch_size: int, thread
             if k + 1 < len(batches):
                 ahead = [pool.submit(prep, it) for it in batches[k + 1]]
             ok = [(it, x) for it, (x, err) in zip(batch, prepared) if err is None]
-            scores = dict(zip((id(it) for it, _ in ok), logits(model, np.stack([x for _, x in ok])))) if ok else {}
+            scores = dict(zip((id(it) for it, _ in ok), _fixed_batch_logits(model, [x for _, x in ok], batch_size)))
             for it, (_, err) in zip(batch, prepared):
                 if err is None:
                     s = scores[id(it)]
@@ -216,6 +216,25 @@ def _scores(cache: Cache, spec, items: list[dict], load, batch_size: int, thread
                     stats.failed += 1
                 yield it, scores.get(id(it)), err
             progress((k + 1) * batch_size)
+
+
+def _fixed_batch_logits(model, xs: list, batch_size: int):
+    """Logits of ``xs``, always run as a batch of exactly ``batch_size`` (zero-padded).
+
+    A convolution library picks its kernels by batch shape, so the same image gives logits
+    that differ in the 7th digit between a batch of 3 and one of 32; with one fixed shape an
+    image's result does not depend on which images share its batch (checked bit for bit),
+    so a run resumed after a kill, or one that finds half its work in the cache, writes the
+    same Parquet as an uninterrupted one. The cost: at most one padded batch per job.
+    """
+    from .models import logits
+
+    if not xs:
+        return []
+    batch = np.stack(xs)
+    if len(batch) < batch_size:
+        batch = np.concatenate([batch, np.zeros((batch_size - len(batch), *batch.shape[1:]), batch.dtype)])
+    return logits(model, batch)[: len(xs)]
 
 
 def _prediction_row(base: dict, scores, true_class: int | None, original_rank: int | None) -> dict:

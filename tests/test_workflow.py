@@ -10,6 +10,7 @@ import time
 
 import duckdb
 import pytest
+import yaml
 
 from codecsweep.cache import Cache
 from tests.workflow import Project, computed, served
@@ -141,7 +142,9 @@ def test_added_model_only_classifies(project):
 
 def test_added_grid_value_encodes_only_it(project):
     grid = project.root / "config/grids/tiny.yaml"
-    grid.write_text(grid.read_text().replace("- 10\n  - 50\n  webp", "- 10\n  - 50\n  - 30\n  webp"))
+    doc = yaml.safe_load(grid.read_text())
+    doc["encoders"]["jpeg"].append(30)
+    grid.write_text(yaml.safe_dump(doc))
     stats = project.run()
     assert computed(stats, "encode:jpeg") == 3 * 2  # 3 images x 2 scales x quality 30
     assert served(stats, "encode:jpeg") == 3 * PER_IMAGE

@@ -2,17 +2,7 @@
 -- The study's headline (AlexNet, 55 ImageNet JPEGs): 7 / 16 / 40 for JPEG / JPEG 2000 / BPG.
 -- Among the parameter sets (scale, color, parameter) whose mean rank difference is >= -1,
 -- the one with the largest mean compression ratio, against the source files (the study's
--- definition) and against raw 24-bit pixels.
-WITH per_set AS (
-    SELECT p.dataset, p.model, v.encoder, v.scale, v.color, v.param,
-           avg(p.rank_diff) AS rank_diff_mean,
-           avg(v.cr_source) AS cr_source_mean,
-           avg(v.cr_raw) AS cr_raw_mean
-    FROM predictions p
-    JOIN variants v USING (dataset, image_id, encoder, scale, color, param)
-    WHERE p.encoder IS NOT NULL AND p.status = 'ok' AND v.status = 'ok'
-    GROUP BY ALL
-)
+-- definition) and against raw 24-bit pixels. Needs the view param_sets (10_param_table.sql).
 SELECT dataset, model, encoder,
        count(*) FILTER (rank_diff_mean >= -1) AS sets_within_1,
        count(*) AS sets,
@@ -22,6 +12,6 @@ SELECT dataset, model, encoder,
        round(max(cr_raw_mean) FILTER (rank_diff_mean >= -1), 2) AS max_cr_raw,
        arg_max(format('scale {} {} q={}', scale, color, param), cr_raw_mean)
            FILTER (rank_diff_mean >= -1) AS at_raw
-FROM per_set
+FROM param_sets
 GROUP BY dataset, model, encoder
 ORDER BY dataset, model, encoder;

@@ -5,16 +5,20 @@
 -- (for LPIPS and dfd, where lower is better: "iff distance > t"). t is the value that makes
 -- the fewest mistakes (ties: the lowest such t); separation = the share of variants the
 -- rule gets right. Only images with both dropped and held variants have a threshold.
-CREATE OR REPLACE VIEW thresholds AS
-WITH joined AS (
-    SELECT p.dataset, p.model, p.image_id, p.encoder, p.scale::VARCHAR AS scale, p.rank_diff < 0 AS dropped,
-           m.psnr, m.ssim, m.ms_ssim, m.lpips, m.dfd
+-- Defines the views metric_values (one row per variant, model and metric; used by
+-- 70_metric_correlation.sql too) and thresholds (used by 41_threshold_invariance.sql).
+CREATE OR REPLACE VIEW metric_values AS
+UNPIVOT (
+    SELECT p.dataset, p.model, p.image_id, p.encoder, p.scale::VARCHAR AS scale, p.rank_diff,
+           p.top1_agrees::INT AS agrees, m.psnr, m.ssim, m.ms_ssim, m.lpips, m.dfd
     FROM predictions p
     JOIN metrics m USING (dataset, image_id, encoder, scale, color, param)
     WHERE p.encoder IS NOT NULL AND p.status = 'ok' AND m.status = 'ok' AND isfinite(m.psnr)
-),
-long AS (
-    UNPIVOT joined ON psnr, ssim, ms_ssim, lpips, dfd INTO NAME metric VALUE value
+) ON psnr, ssim, ms_ssim, lpips, dfd INTO NAME metric VALUE value;
+
+CREATE OR REPLACE VIEW thresholds AS
+WITH long AS (
+    SELECT *, rank_diff < 0 AS dropped FROM metric_values
 ),
 scoped AS (
     SELECT *, 'all' AS scope_kind, 'all' AS scope FROM long

@@ -4,20 +4,11 @@
 -- encoder. For PSNR, SSIM and MS-SSIM higher means better quality, for LPIPS and dfd lower:
 -- `predictive_power` is the correlation with rank_diff signed so that larger = better
 -- predictor. Kendall's tau is in metric_kendall (computed with scipy, in report.py).
-WITH joined AS (
-    SELECT p.dataset, p.model, p.encoder, p.rank_diff, p.top1_agrees::INT AS agrees,
-           m.psnr, m.ssim, m.ms_ssim, m.lpips, m.dfd
-    FROM predictions p
-    JOIN metrics m USING (dataset, image_id, encoder, scale, color, param)
-    WHERE p.encoder IS NOT NULL AND p.status = 'ok' AND m.status = 'ok' AND isfinite(m.psnr)
-),
-long AS (
-    UNPIVOT joined ON psnr, ssim, ms_ssim, lpips, dfd INTO NAME metric VALUE value
-),
-scopes AS (
-    SELECT *, 'all' AS scope FROM long
+-- Needs the view metric_values (40_thresholds.sql).
+WITH scopes AS (
+    SELECT *, 'all' AS scope FROM metric_values
     UNION ALL
-    SELECT *, encoder AS scope FROM long
+    SELECT *, encoder AS scope FROM metric_values
 ),
 ranked AS (
     SELECT dataset, model, scope, metric, value,
