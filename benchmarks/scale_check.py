@@ -35,6 +35,7 @@ def main() -> int:
         root = pathlib.Path(tmp)
         for rel in ("Snakefile", "rules", "workflow_scripts", "envs", "config/schema.yaml", "config/grids",
                     "reports/sql"):
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (shutil.copytree if (REPO / rel).is_dir() else shutil.copy)(REPO / rel, root / rel)
         sheet = root / "config/imagenet_val.tsv"
         sheet.write_text("image_id\tpath\tlabel_wnid\n" + "".join(
@@ -59,6 +60,9 @@ def main() -> int:
         per_job = args.images // args.shards * 144
         print(f"images: {args.images}, shards: {args.shards}, variants: {args.images * 432:,}")
         print(f"jobs planned: {jobs} (target <= 2000); ~{per_job:,} variants per encode job")
+        measure = re.search(r"^measure\s+(\d+)", proc.stdout + proc.stderr, re.MULTILINE)
+        if measure:  # profiles/slurm groups each measure job with its encode job
+            print(f"SLURM submissions with profiles/slurm: {jobs - int(measure.group(1))}")
         print(f"dry run (snakemake -n): {seconds:.1f} s")
         print(proc.stdout.strip()[-1500:])
     return 0
