@@ -162,9 +162,7 @@ class Lpips:
     BACKBONES = {"alex": "alexnet", "vgg": "vgg16", "squeeze": "squeezenet1_1"}
 
     def __init__(self, net: str = "alex", device: str | None = None):
-        from .models import MissingWeights, check_weights, get_spec
-
-        from .models import weights_sha256
+        from .models import MissingWeights, check_weights, get_spec, weights_sha256
 
         self.net, self._device = net, device
         self.available, self.reason, self.id = False, "", f"lpips-0.1:{net}:unavailable"
