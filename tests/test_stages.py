@@ -98,3 +98,29 @@ def test_measure_serves_from_cache_and_fills_columns(study):
     assert q10["psnr"] < q50["psnr"] and q10["ssim"] < q50["ssim"] and q10["dfd"] > q50["dfd"]
     tiny = [r for r in rows if r["image_id"] == "tiny"]
     assert all(r["ms_ssim"] is None and r["ssim"] is None and r["psnr"] > 0 for r in tiny)  # 7x7 < 11x11 window
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 12 KiB tmpfs (needs root; skipped elsewhere): a cache that fills up."""
+    import subprocess
+
+    mount = tmp_path / "tiny-disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_disk_full_fails_clearly_and_leaves_no_partial_entry(study, tiny_disk):
+    from codecsweep.cache import Cache, CacheWriteError
+
+    with pytest.raises(CacheWriteError, match="No space left on device"):
+        encode_shard(study / "images.parquet", "d", 0, {"encoder": "jpeg", "params": ["95", "90", "80"]},
+                     [1.0], ["rgb"], tiny_disk, study / "v.parquet", study / "s.parquet", Limits())
+    cache = Cache(tiny_disk)
+    assert list((tiny_disk / "tmp").iterdir()) == []  # the failed write's temporary file is gone
+    assert cache.verify() == []  # what did get written is complete and verified
+    assert not (study / "v.parquet").exists()
