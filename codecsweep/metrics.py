@@ -44,21 +44,53 @@ def _nchw(x: np.ndarray):
     return t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]
 
 
+_SSIM = {"data_range": 255, "K": (0.01, 0.03), "size_average": False}
+MS_SSIM_WEIGHTS = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333]  # Wang et al. 2003
+
+
+def _window(channels: int):
+    from pytorch_msssim.ssim import _fspecial_gauss_1d
+
+    return _fspecial_gauss_1d(11, 1.5).repeat([channels, 1, 1, 1])
+
+
 def ssim(a: np.ndarray, b: np.ndarray) -> float | None:
     """None for images smaller than the 11x11 window (as scikit-image refuses them)."""
-    from pytorch_msssim import ssim as _ssim
-
-    if min(a.shape[:2]) < 11:
-        return None
-    return float(_ssim(_nchw(a), _nchw(b), data_range=255, win_size=11, win_sigma=1.5, K=(0.01, 0.03)))
+    return ssim_and_ms_ssim(a, b, multiscale=False)[0]
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float | None:
-    from pytorch_msssim import ms_ssim as _ms_ssim
+    return ssim_and_ms_ssim(a, b)[1]
 
-    if min(a.shape[:2]) < MS_SSIM_MIN_SIDE:
-        return None
-    return float(_ms_ssim(_nchw(a), _nchw(b), data_range=255, win_size=11, win_sigma=1.5, K=(0.01, 0.03)))
+
+def ssim_and_ms_ssim(a: np.ndarray, b: np.ndarray, multiscale: bool = True) -> tuple[float | None, float | None]:
+    """SSIM and MS-SSIM in one pass. MS-SSIM's first scale computes SSIM's very map (same
+    window and constants), so SSIM is read off it rather than computed again: a third less
+    time for the pixel metrics. The arithmetic is pytorch_msssim's ``ssim`` and ``ms_ssim``
+    step by step (on its ``_ssim`` kernel); the tests check the results are bit-identical."""
+    import torch
+    import torch.nn.functional as F
+    from pytorch_msssim.ssim import _ssim
+
+    if min(a.shape[:2]) < 11:
+        return None, None
+    x, y = _nchw(a), _nchw(b)
+    win = _window(x.shape[1])
+    levels = len(MS_SSIM_WEIGHTS) if multiscale and min(a.shape[:2]) >= MS_SSIM_MIN_SIDE else 1
+    contrast_structure = []
+    for level in range(levels):
+        ssim_per_channel, cs = _ssim(x, y, win=win, **_SSIM)
+        if level == 0:
+            ssim_value = float(ssim_per_channel.mean())
+        if level < levels - 1:
+            contrast_structure.append(torch.relu(cs))
+            padding = [s % 2 for s in x.shape[2:]]
+            x, y = F.avg_pool2d(x, kernel_size=2, padding=padding), F.avg_pool2d(y, kernel_size=2, padding=padding)
+    if levels == 1:
+        return ssim_value, None
+    stacked = torch.stack(contrast_structure + [torch.relu(ssim_per_channel)], dim=0)
+    weights = x.new_tensor(MS_SSIM_WEIGHTS).view(-1, 1, 1)
+    return ssim_value, float(torch.prod(stacked**weights, dim=0).mean())
 
 
 class Reference:
@@ -71,10 +103,11 @@ class Reference:
 
 def pixel_metrics(ref: Reference, variant_rgb: np.ndarray) -> dict:
     vy = luma(variant_rgb)
+    ssim_rgb, ms_ssim_rgb = ssim_and_ms_ssim(ref.rgb, variant_rgb)
     return {
         "psnr": psnr(ref.rgb, variant_rgb),
-        "ssim": ssim(ref.rgb, variant_rgb),
-        "ms_ssim": ms_ssim(ref.rgb, variant_rgb),
+        "ssim": ssim_rgb,
+        "ms_ssim": ms_ssim_rgb,
         "psnr_y": psnr(ref.y, vy),
         "ssim_y": ssim(ref.y, vy),
     }

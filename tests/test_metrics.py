@@ -87,3 +87,20 @@ def test_lpips_without_backbone_is_null_with_reason(tmp_path, monkeypatch, photo
     lp = metrics.Lpips("alex")
     assert not lp.available and lp(None, np.asarray(photo)) is None
     assert "alexnet-owt-7be5be79.pth" in lp.reason and str(tmp_path) in lp.reason
+
+
+@pytest.mark.parametrize("size", [(512, 512), (300, 241), (160, 200), (12, 11)])
+def test_one_pass_ssim_and_ms_ssim_equal_pytorch_msssim_exactly(size):
+    """The shared pass must give the library's own numbers bit for bit (cached metrics stay valid)."""
+    import skimage.data
+    import torch
+    from PIL import Image
+    from pytorch_msssim import ms_ssim, ssim
+
+    a = np.asarray(Image.fromarray(skimage.data.astronaut()).resize(size))
+    b = noisy(a, 12)
+    ta, tb = (torch.from_numpy(x.astype(np.float32)).permute(2, 0, 1)[None] for x in (a, b))
+    kw = dict(data_range=255, win_size=11, win_sigma=1.5, K=(0.01, 0.03))
+    s, m = metrics.ssim_and_ms_ssim(a, b)
+    assert s == float(ssim(ta, tb, **kw))
+    assert m == (float(ms_ssim(ta, tb, **kw)) if min(size) >= 161 else None)
