@@ -99,6 +99,11 @@ class Cache:
         path = self.blob_path(sha)
         if not path.exists():
             self._atomic_write(path, data)
+        else:  # reused: make it young, so a concurrent gc keeps it until its index entry exists
+            try:
+                os.utime(path)
+            except OSError:
+                pass
         return sha
 
     def put(self, kind: str, key: str, data: bytes, meta: dict | None = None) -> str:
@@ -190,10 +195,12 @@ class Cache:
         return problems
 
     def gc(self, dry_run: bool = False) -> dict:
-        """Remove blobs no index entry names, and leftovers (>1 h old) of interrupted writes.
+        """Remove blobs no index entry names, and leftovers of interrupted writes, both >1 h old.
 
-        Every blob an index entry names is kept, so every result that can be served is kept.
+        Every blob an index entry names is kept, so every result that can be served is kept;
+        young files are kept too: a running job writes a blob just before its index entry.
         """
+        cutoff = time.time() - 3600
         referenced = set()
         for _, path in self.iter_index():
             try:
@@ -202,13 +209,11 @@ class Cache:
                 pass
         removed = freed = 0
         for sha, path in self.iter_blobs():
-            if sha not in referenced:
+            if sha not in referenced and path.stat().st_mtime < cutoff:
                 removed += 1
                 freed += path.stat().st_size
                 if not dry_run:
                     path.unlink()
-        # Only old partial writes: a younger one may belong to a job that is running now.
-        cutoff = time.time() - 3600
         tmp = [p for p in (self.root / "tmp").iterdir() if p.stat().st_mtime < cutoff]
         if not dry_run:
             for path in tmp:

@@ -1,6 +1,7 @@
 """The content-addressed cache: keys, atomic writes, verification, gc."""
 import json
 import os
+import time
 
 import pytest
 
@@ -75,6 +76,10 @@ def test_gc_keeps_every_referenced_blob(tmp_path):
     cache = Cache(tmp_path)
     keep = cache.put("artifact", make_key("artifact", x=1), b"kept")
     orphan = cache.put_blob(b"orphan: blob written, index entry never written (killed job)")
+    assert cache.gc()["removed_blobs"] == 0  # young: may belong to a job writing its index entry now
+    two_hours_ago = time.time() - 7200
+    os.utime(cache.blob_path(orphan), (two_hours_ago, two_hours_ago))
+    os.utime(cache.blob_path(keep), (two_hours_ago, two_hours_ago))
     assert cache.gc(dry_run=True)["removed_blobs"] == 1 and cache.blob_path(orphan).exists()
     result = cache.gc()
     assert result["removed_blobs"] == 1 and result["freed_bytes"] > 0
