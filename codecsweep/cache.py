@@ -209,9 +209,12 @@ class Cache:
                 pass
         removed = freed = 0
         for sha, path in self.iter_blobs():
-            if sha not in referenced and path.stat().st_mtime < cutoff:
+            if sha in referenced:
+                continue
+            st = path.stat()
+            if st.st_mtime < cutoff:
                 removed += 1
-                freed += path.stat().st_size
+                freed += st.st_size
                 if not dry_run:
                     path.unlink()
         tmp = [p for p in (self.root / "tmp").iterdir() if p.stat().st_mtime < cutoff]
