@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: study smoke test test-fast test-slurm browser lint clean
+.PHONY: study smoke test test-fast test-slurm browser lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ study: $(STAMP)
 smoke: $(STAMP)
 	$(VENV)/bin/snakemake --cores all --configfile config/smoke.yaml
 
-test: $(STAMP) browser
+test: $(STAMP) browser lint
 	$(VENV)/bin/python -m pytest -q
 
 # The report test opens reports/index.html in Debian's Chromium (installed here if missing).
@@ -35,8 +35,18 @@ test-slurm: $(STAMP)
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m "not slow and not slurm"
 
+# Formatting and lint: ruff (package, scripts, tests, benchmarks) and snakefmt (Snakefile,
+# rules), configured in pyproject.toml; `make format` fixes what they report.
 lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/snakefmt --check Snakefile rules/
 	$(VENV)/bin/snakemake --lint
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/snakefmt Snakefile rules/
 
 clean:
 	rm -rf results reports/tables reports/summary.md reports/rejected.csv logs

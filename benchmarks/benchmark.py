@@ -51,8 +51,11 @@ def main() -> None:
     from codecsweep.codecs import ENCODERS
 
     parser = argparse.ArgumentParser()
-    parser.add_argument("--models", nargs="*", default=["efficientnet_lite0", "efficientnet_lite1",
-                                                         "efficientnet_lite2", "efficientnet_lite0_bf16"])
+    parser.add_argument(
+        "--models",
+        nargs="*",
+        default=["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "efficientnet_lite0_bf16"],
+    )
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=0)
@@ -70,12 +73,16 @@ def main() -> None:
             print(f"classify {name:28s} skipped: {exc}")
             continue
         batch = np.stack([models.preprocess(model.spec, photo)] * args.batch)
-        print(f"classify {name:28s} {_rate(lambda: models.logits(model, batch), args.batch):8.1f} images/s "
-              f"(batch {args.batch}, {model.spec.input_size}px)")
+        print(
+            f"classify {name:28s} {_rate(lambda m=model, b=batch: models.logits(m, b), args.batch):8.1f} images/s "
+            f"(batch {args.batch}, {model.spec.input_size}px)"
+        )
 
     dfd = metrics.DeepFeatureDistance("efficientnet_lite0")
     ref = dfd.features([photo])
-    print(f"dfd      efficientnet_lite0           {_rate(lambda: dfd.distance(ref, [photo]), 1):8.1f} pairs/s (1 pair/call)")
+    print(
+        f"dfd      efficientnet_lite0           {_rate(lambda: dfd.distance(ref, [photo]), 1):8.1f} pairs/s (1 pair/call)"
+    )
     lp = metrics.Lpips("alex", device=args.device)
     note = ""
     if not lp.available:  # time it anyway: same network, random weights (speed does not depend on them)
@@ -88,14 +95,18 @@ def main() -> None:
     arr = np.asarray(photo)
     noisy = np.clip(arr + np.random.default_rng(0).normal(0, 8, arr.shape), 0, 255).astype(np.uint8)
     ref_px = metrics.Reference(arr)
-    print(f"pixel metrics (psnr, ssim, ms-ssim, y)   {1000 / _rate(lambda: metrics.pixel_metrics(ref_px, noisy), 1):8.1f} ms/variant (512x512)")
+    print(
+        f"pixel metrics (psnr, ssim, ms-ssim, y)   {1000 / _rate(lambda: metrics.pixel_metrics(ref_px, noisy), 1):8.1f} ms/variant (512x512)"
+    )
     params = {"jpeg": "20", "jpeg2000": "50,40", "hevc": "40", "webp": "30", "avif": "30", "jpegxl": "30"}
     for enc_name, enc in ENCODERS.items():
         data = enc.encode(photo, params[enc_name])
-        enc_ms = 1000 / _rate(lambda: enc.encode(photo, params[enc_name]), 1, 1.0)
-        dec_ms = 1000 / _rate(lambda: enc.decode(data), 1, 1.0)
-        print(f"encode   {enc_name:10s} q={params[enc_name]:6s}          {enc_ms:8.1f} ms, decode {dec_ms:6.1f} ms "
-              f"(512x512 RGB, {len(data)} bytes)")
+        enc_ms = 1000 / _rate(lambda e=enc, p=params[enc_name]: e.encode(photo, p), 1, 1.0)
+        dec_ms = 1000 / _rate(lambda e=enc, d=data: e.decode(d), 1, 1.0)
+        print(
+            f"encode   {enc_name:10s} q={params[enc_name]:6s}          {enc_ms:8.1f} ms, decode {dec_ms:6.1f} ms "
+            f"(512x512 RGB, {len(data)} bytes)"
+        )
 
 
 if __name__ == "__main__":

@@ -33,24 +33,46 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="codecsweep-scale-") as tmp:
         root = pathlib.Path(tmp)
-        for rel in ("Snakefile", "rules", "workflow_scripts", "envs", "config/schema.yaml", "config/grids",
-                    "reports/sql"):
+        for rel in (
+            "Snakefile",
+            "rules",
+            "workflow_scripts",
+            "envs",
+            "config/schema.yaml",
+            "config/grids",
+            "reports/sql",
+        ):
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (shutil.copytree if (REPO / rel).is_dir() else shutil.copy)(REPO / rel, root / rel)
         sheet = root / "config/imagenet_val.tsv"
-        sheet.write_text("image_id\tpath\tlabel_wnid\n" + "".join(
-            f"ILSVRC2012_val_{i:08d}\tILSVRC2012_val_{i:08d}.JPEG\tn01440764\n" for i in range(1, args.images + 1)))
+        sheet.write_text(
+            "image_id\tpath\tlabel_wnid\n"
+            + "".join(
+                f"ILSVRC2012_val_{i:08d}\tILSVRC2012_val_{i:08d}.JPEG\tn01440764\n" for i in range(1, args.images + 1)
+            )
+        )
         config = {
-            "datasets": [{"name": "imagenet_val", "kind": "sheet", "root": "data/imagenet/val",
-                          "sheet": "config/imagenet_val.tsv", "shards": args.shards}],
+            "datasets": [
+                {
+                    "name": "imagenet_val",
+                    "kind": "sheet",
+                    "root": "data/imagenet/val",
+                    "sheet": "config/imagenet_val.tsv",
+                    "shards": args.shards,
+                }
+            ],
             "grids": ["config/grids/rennes2017.yaml"],
             "encoders": ["jpeg", "jpeg2000", "hevc"],
             "models": ["efficientnet_lite0"],
         }
         (root / "config/config.yaml").write_text(yaml.safe_dump(config))
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "all", "--quiet", "rules"],
-                              cwd=root, capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "snakemake", "-n", "--cores", "all", "--quiet", "rules"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        )
         seconds = time.perf_counter() - start
         if proc.returncode != 0:
             print(proc.stderr[-3000:])

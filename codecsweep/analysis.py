@@ -31,8 +31,13 @@ def fit_log_knee(x, acc, candidates: int = 400) -> dict | None:
             best = (sse, knee, coef)
     sse, knee, (a, c) = best
     sst = float(np.sum((acc - acc.mean()) ** 2))
-    return {"a": float(a), "c": float(c), "knee": float(knee), "r2": 1 - sse / sst if sst > 0 else 1.0,
-            "points": int(len(x))}
+    return {
+        "a": float(a),
+        "c": float(c),
+        "knee": float(knee),
+        "r2": 1 - sse / sst if sst > 0 else 1.0,
+        "points": int(len(x)),
+    }
 
 
 def _log_rate_of_accuracy(bpp, acc):

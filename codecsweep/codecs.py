@@ -22,15 +22,15 @@ from functools import cache
 
 from PIL import Image, features
 
-ENCODERS: dict[str, "Encoder"] = {}
+ENCODERS: dict[str, Encoder] = {}
 
 
-def register(cls: type["Encoder"]) -> type["Encoder"]:
+def register(cls: type[Encoder]) -> type[Encoder]:
     ENCODERS[cls.name] = cls()
     return cls
 
 
-def get_encoder(name: str) -> "Encoder":
+def get_encoder(name: str) -> Encoder:
     try:
         return ENCODERS[name]
     except KeyError:

@@ -53,8 +53,9 @@ def _load_grid(path: str) -> dict:
         raise ConfigError(f"grids: {path} is not valid YAML: {exc}") from exc
     unknown = set(doc) - {"scales", "colors", "encoders"}
     if unknown:
-        raise ConfigError(f"grids: {path}: unknown key(s) {', '.join(sorted(unknown))} "
-                          "(allowed: scales, colors, encoders)")
+        raise ConfigError(
+            f"grids: {path}: unknown key(s) {', '.join(sorted(unknown))} (allowed: scales, colors, encoders)"
+        )
     return doc
 
 
@@ -100,8 +101,13 @@ def load_study(config: dict) -> Study:
             raise ConfigError(f"datasets: {ds['name']!r} of kind {ds['kind']} needs {needs!r}")
         datasets[ds["name"]] = {"shards": 1, **ds}
     limits = config.get("limits") or {}
-    return Study(datasets=datasets, scales=tuple(float(s) for s in scales), colors=tuple(colors),
-                 grids=grids, encoders=tuple(config["encoders"]),
-                 models=tuple(config.get("models") or ["efficientnet_lite0"]),
-                 cache_dir=config.get("cache_dir", ".cache/codecsweep"),
-                 limits=Limits(**limits))
+    return Study(
+        datasets=datasets,
+        scales=tuple(float(s) for s in scales),
+        colors=tuple(colors),
+        grids=grids,
+        encoders=tuple(config["encoders"]),
+        models=tuple(config.get("models") or ["efficientnet_lite0"]),
+        cache_dir=config.get("cache_dir", ".cache/codecsweep"),
+        limits=Limits(**limits),
+    )

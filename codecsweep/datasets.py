@@ -73,8 +73,9 @@ def _read_sheet(path: pathlib.Path) -> list[dict]:
         return []
     missing = {"image_id", "path"} - set(rows[0])
     if missing:
-        raise DatasetError(f"sample sheet {path}: missing column(s) {', '.join(sorted(missing))} "
-                           f"(has: {', '.join(rows[0])})")
+        raise DatasetError(
+            f"sample sheet {path}: missing column(s) {', '.join(sorted(missing))} (has: {', '.join(rows[0])})"
+        )
     return rows
 
 
@@ -90,8 +91,13 @@ def list_entries(spec: dict) -> list[dict]:
             image_id = (row["image_id"] or "").strip()
             if not image_id or "/" in image_id or image_id in (".", ".."):
                 raise DatasetError(f"{where}: invalid image_id {image_id!r}")
-            entries.append({"image_id": image_id, "path": _safe_relative(root, row["path"].strip(), where),
-                             "label_wnid": (row.get("label_wnid") or "").strip() or None})
+            entries.append(
+                {
+                    "image_id": image_id,
+                    "path": _safe_relative(root, row["path"].strip(), where),
+                    "label_wnid": (row.get("label_wnid") or "").strip() or None,
+                }
+            )
     elif kind in ("folder", "imagefolder"):
         if not root.is_dir():
             raise DatasetError(f"dataset root {root} is not a folder")
@@ -117,8 +123,7 @@ def list_entries(spec: dict) -> list[dict]:
 def _read_ilsvrc_truth(path: pathlib.Path) -> dict[str, str]:
     text = path.read_text()
     if text.startswith("ImageId,PredictionString"):
-        return {row["ImageId"]: row["PredictionString"].split()[0]
-                for row in csv.DictReader(text.splitlines())}
+        return {row["ImageId"]: row["PredictionString"].split()[0] for row in csv.DictReader(text.splitlines())}
     return {pathlib.Path(a).stem: b for a, b in (line.split("\t")[:2] for line in text.splitlines() if line)}
 
 
@@ -129,17 +134,30 @@ def ingest(name: str, spec: dict, limits: Limits) -> list[dict]:
     rows = []
     for e in list_entries(spec):
         path = e["path"]
-        row = {"dataset": name, "image_id": e["image_id"], "source_path": str(path),
-               "shard": shard_of(e["image_id"], spec["shards"]), "label_wnid": e["label_wnid"],
-               "label": None, "label_name": None, "status": "ok", "error": None,
-               "label_source": "annotated" if e["label_wnid"] else "pseudo"}
+        row = {
+            "dataset": name,
+            "image_id": e["image_id"],
+            "source_path": str(path),
+            "shard": shard_of(e["image_id"], spec["shards"]),
+            "label_wnid": e["label_wnid"],
+            "label": None,
+            "label_name": None,
+            "status": "ok",
+            "error": None,
+            "label_source": "annotated" if e["label_wnid"] else "pseudo",
+        }
         try:
             if e["label_wnid"]:
                 row["label"] = wnid_index(e["label_wnid"])
                 row["label_name"] = names[row["label"]]
             image, normalization = load_source(path, limits)
-            row.update(width=image.width, height=image.height, normalization=normalization,
-                       source_bytes=path.stat().st_size, source_sha256=sha256_file(path))
+            row.update(
+                width=image.width,
+                height=image.height,
+                normalization=normalization,
+                source_bytes=path.stat().st_size,
+                source_sha256=sha256_file(path),
+            )
         except (BadImage, KeyError, OSError) as exc:
             reason = exc.args[0] if isinstance(exc, KeyError) else str(exc)
             if isinstance(exc, OSError) and not isinstance(exc, BadImage):

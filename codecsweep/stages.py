@@ -46,14 +46,24 @@ class JobStats:
         row = asdict(self)
         row["wall_s"] = round(time.perf_counter() - row.pop("started"), 3)
         records.write([row], records.RUNSTATS, path)
-        log.info("%s done: %d items, %d computed, %d served from cache, %d corrupt, %d failed, %.1f s",
-                 self.stage, self.items, self.computed, self.served, self.corrupt, self.failed, row["wall_s"])
+        log.info(
+            "%s done: %d items, %d computed, %d served from cache, %d corrupt, %d failed, %.1f s",
+            self.stage,
+            self.items,
+            self.computed,
+            self.served,
+            self.corrupt,
+            self.failed,
+            row["wall_s"],
+        )
 
 
 def shard_images(images_path, shard: int) -> list[dict]:
     """The usable images of one shard, sorted by id."""
-    return sorted((r for r in records.read(images_path) if r["shard"] == shard and r["status"] == "ok"),
-                  key=lambda r: r["image_id"])
+    return sorted(
+        (r for r in records.read(images_path) if r["shard"] == shard and r["status"] == "ok"),
+        key=lambda r: r["image_id"],
+    )
 
 
 def grid_points(encoder_grid: dict, scales: list, colors: list) -> list[tuple[float, str, str, int]]:
@@ -65,9 +75,18 @@ def grid_points(encoder_grid: dict, scales: list, colors: list) -> list[tuple[fl
 
 def artifact_key(source_sha256: str, encoder: str, codec_version: str, scale: float, color: str, param: str) -> str:
     enc = get_encoder(encoder)
-    return make_key("artifact", source=source_sha256, normalization=NORMALIZATION_VERSION,
-                    downscale="lanczos", encoder=encoder, codec_version=codec_version,
-                    settings=enc.settings, scale=scale, color=color, param=param)
+    return make_key(
+        "artifact",
+        source=source_sha256,
+        normalization=NORMALIZATION_VERSION,
+        downscale="lanczos",
+        encoder=encoder,
+        codec_version=codec_version,
+        settings=enc.settings,
+        scale=scale,
+        color=color,
+        param=param,
+    )
 
 
 @cache
@@ -94,8 +113,18 @@ class _Progress:
 # -- encode --------------------------------------------------------------------------------
 
 
-def encode_shard(images_path, dataset: str, shard: int, encoder_grid: dict, scales: list, colors: list,
-                 cache_dir, out, stats_out, limits: Limits = Limits()) -> JobStats:
+def encode_shard(
+    images_path,
+    dataset: str,
+    shard: int,
+    encoder_grid: dict,
+    scales: list,
+    colors: list,
+    cache_dir,
+    out,
+    stats_out,
+    limits: Limits = Limits(),
+) -> JobStats:
     name = encoder_grid["encoder"]
     enc = get_encoder(name)
     version = enc.version()
@@ -111,9 +140,19 @@ def encode_shard(images_path, dataset: str, shard: int, encoder_grid: dict, scal
         raw_bits = img["width"] * img["height"] * 3 * 8
         for scale, color, param, param_index in points:
             key = artifact_key(img["source_sha256"], name, version, scale, color, param)
-            row = {"dataset": dataset, "image_id": img["image_id"], "source_sha256": img["source_sha256"],
-                   "encoder": name, "codec_version": version, "scale": scale, "color": color,
-                   "param": param, "param_index": param_index, "status": "ok", "error": None}
+            row = {
+                "dataset": dataset,
+                "image_id": img["image_id"],
+                "source_sha256": img["source_sha256"],
+                "encoder": name,
+                "codec_version": version,
+                "scale": scale,
+                "color": color,
+                "param": param,
+                "param_index": param_index,
+                "status": "ok",
+                "error": None,
+            }
             entry = cache.get("artifact", key)
             if entry is not None:
                 stats.served += 1
@@ -127,8 +166,11 @@ def encode_shard(images_path, dataset: str, shard: int, encoder_grid: dict, scal
                     im = prepared[scale, color]
                     t0 = time.perf_counter()
                     data = enc.encode(im, param)
-                    meta = {"encode_ms": round((time.perf_counter() - t0) * 1000, 3),
-                            "width": im.width, "height": im.height}
+                    meta = {
+                        "encode_ms": round((time.perf_counter() - t0) * 1000, 3),
+                        "width": im.width,
+                        "height": im.height,
+                    }
                 except CacheWriteError:
                     raise
                 except Exception as exc:  # a codec's refusal is a result, recorded per variant
@@ -140,9 +182,16 @@ def encode_shard(images_path, dataset: str, shard: int, encoder_grid: dict, scal
                 sha = cache.put("artifact", key, data, meta)
                 size = len(data)
                 stats.computed += 1
-            row.update(artifact_sha256=sha, bytes=size, width=meta["width"], height=meta["height"],
-                       encode_ms=meta["encode_ms"], bpp=size * 8 / (img["width"] * img["height"]),
-                       cr_raw=raw_bits / (size * 8), cr_source=img["source_bytes"] / size)
+            row.update(
+                artifact_sha256=sha,
+                bytes=size,
+                width=meta["width"],
+                height=meta["height"],
+                encode_ms=meta["encode_ms"],
+                bpp=size * 8 / (img["width"] * img["height"]),
+                cr_raw=raw_bits / (size * 8),
+                cr_source=img["source_bytes"] / size,
+            )
             rows.append(row)
         progress(n + 1)
     stats.items = len(rows)
@@ -245,16 +294,36 @@ def _prediction_row(base: dict, scores, true_class: int | None, original_rank: i
     if true_class is None:  # pseudo label of an original: its own top-1
         true_class = top5[0]
     rank = rank_of(scores, true_class)
-    row = dict(base, true_class=true_class, true_rank=rank, true_prob=float(probs[true_class]),
-               top1=top5[0], top1_prob=float(probs[top5[0]]), top5=top5, status="ok", error=None)
+    row = dict(
+        base,
+        true_class=true_class,
+        true_rank=rank,
+        true_prob=float(probs[true_class]),
+        top1=top5[0],
+        top1_prob=float(probs[top5[0]]),
+        top5=top5,
+        status="ok",
+        error=None,
+    )
     if original_rank is not None:
         row.update(original_rank=original_rank, rank_diff=original_rank - rank)
     return row
 
 
-def classify_shard(images_path, dataset: str, shard: int, model_name: str, cache_dir, out, stats_out,
-                   variants_path=None, originals_path=None, batch_size: int = 32, threads: int = 1,
-                   limits: Limits = Limits()) -> JobStats:
+def classify_shard(
+    images_path,
+    dataset: str,
+    shard: int,
+    model_name: str,
+    cache_dir,
+    out,
+    stats_out,
+    variants_path=None,
+    originals_path=None,
+    batch_size: int = 32,
+    threads: int = 1,
+    limits: Limits = Limits(),
+) -> JobStats:
     """Predictions for the originals of a shard (no ``variants_path``) or for its variants
     of one encoder (``variants_path`` and the originals' predictions ``originals_path``)."""
     from .models import get_spec, weights_sha256
@@ -265,29 +334,55 @@ def classify_shard(images_path, dataset: str, shard: int, model_name: str, cache
     rows = []
     if variants_path is None:
         stats = JobStats("classify", dataset, shard, model=model_name)
-        items = [dict(img, _key=prediction_key(img["source_sha256"], spec, weights, True), _order=n)
-                 for n, img in enumerate(images.values())]
+        items = [
+            dict(img, _key=prediction_key(img["source_sha256"], spec, weights, True), _order=n)
+            for n, img in enumerate(images.values())
+        ]
         load = lambda it: load_source(pathlib.Path(it["source_path"]), limits)[0]  # noqa: E731
         for it, scores, err in _scores(cache, spec, items, load, batch_size, threads, stats, "classify originals"):
-            base = {"dataset": dataset, "image_id": it["image_id"], "model": model_name, "encoder": None,
-                    "label_source": it["label_source"], "_order": it["_order"]}
-            rows.append(_prediction_row(base, scores, it["label"], None) if err is None
-                        else dict(base, status="error", error=err))
+            base = {
+                "dataset": dataset,
+                "image_id": it["image_id"],
+                "model": model_name,
+                "encoder": None,
+                "label_source": it["label_source"],
+                "_order": it["_order"],
+            }
+            rows.append(
+                _prediction_row(base, scores, it["label"], None)
+                if err is None
+                else dict(base, status="error", error=err)
+            )
     else:
         all_variants = records.read(variants_path)
         variants = [v for v in all_variants if v["status"] == "ok" and v["image_id"] in images]
-        stats = JobStats("classify", dataset, shard, encoder=all_variants[0]["encoder"] if all_variants else None,
-                         model=model_name)
+        stats = JobStats(
+            "classify", dataset, shard, encoder=all_variants[0]["encoder"] if all_variants else None, model=model_name
+        )
         originals = {r["image_id"]: r for r in records.read(originals_path) if r["status"] == "ok"}
-        items = [dict(v, _key=prediction_key(v["artifact_sha256"], spec, weights, False), _order=n)
-                 for n, v in enumerate(variants) if v["image_id"] in originals]
-        for it, scores, err in _scores(cache, spec, items, lambda it: _artifact_image(cache, it), batch_size,
-                                       threads, stats, f"classify {stats.encoder} variants"):
+        items = [
+            dict(v, _key=prediction_key(v["artifact_sha256"], spec, weights, False), _order=n)
+            for n, v in enumerate(variants)
+            if v["image_id"] in originals
+        ]
+        for it, scores, err in _scores(
+            cache,
+            spec,
+            items,
+            lambda it: _artifact_image(cache, it),
+            batch_size,
+            threads,
+            stats,
+            f"classify {stats.encoder} variants",
+        ):
             orig = originals[it["image_id"]]
             base = {k: it[k] for k in ("dataset", "image_id", "encoder", "scale", "color", "param", "artifact_sha256")}
             base.update(model=model_name, label_source=orig["label_source"], _order=it["_order"])
-            row = (_prediction_row(base, scores, orig["true_class"], orig["true_rank"]) if err is None
-                   else dict(base, status="error", error=err))
+            row = (
+                _prediction_row(base, scores, orig["true_class"], orig["true_rank"])
+                if err is None
+                else dict(base, status="error", error=err)
+            )
             if err is None:
                 row["top1_agrees"] = row["top1"] == orig["top1"]
             rows.append(row)
@@ -303,9 +398,19 @@ def classify_shard(images_path, dataset: str, shard: int, model_name: str, cache
 # -- measure -------------------------------------------------------------------------------
 
 
-def measure_shard(images_path, variants_path, dataset: str, shard: int, cache_dir, out, stats_out,
-                  dfd_model: str | None = "efficientnet_lite0", lpips_net: str | None = "alex",
-                  threads: int = 1, limits: Limits = Limits()) -> JobStats:
+def measure_shard(
+    images_path,
+    variants_path,
+    dataset: str,
+    shard: int,
+    cache_dir,
+    out,
+    stats_out,
+    dfd_model: str | None = "efficientnet_lite0",
+    lpips_net: str | None = "alex",
+    threads: int = 1,
+    limits: Limits = Limits(),
+) -> JobStats:
     from .metrics import METRICS_VERSION, DeepFeatureDistance, Lpips, Reference, pixel_metrics
 
     cache = Cache(cache_dir)
@@ -334,7 +439,8 @@ def measure_shard(images_path, variants_path, dataset: str, shard: int, cache_di
             src, _ = load_source(pathlib.Path(img["source_path"]), limits)
             arr = np.asarray(src)
             ref_cache[img["image_id"]] = {
-                "pil": src, "ref": Reference(arr),
+                "pil": src,
+                "ref": Reference(arr),
                 "dfd": dfd.features([src]) if dfd else None,
                 "lpips": lp.tensor(arr) if "lpips" in groups else None,
             }
@@ -342,15 +448,22 @@ def measure_shard(images_path, variants_path, dataset: str, shard: int, cache_di
 
     for n, v in enumerate(variants):
         img = images[v["image_id"]]
-        row = {k: v[k] for k in ("dataset", "image_id", "encoder", "scale", "color", "param",
-                                 "artifact_sha256", "source_sha256")}
+        row = {
+            k: v[k]
+            for k in ("dataset", "image_id", "encoder", "scale", "color", "param", "artifact_sha256", "source_sha256")
+        }
         row.update(status="ok", error=None, lpips=None, dfd=None)
         values, computed = {}, False
         try:
             decoded = None
             for group, gid in groups.items():
-                key = make_key("metric", group=gid, artifact=v["artifact_sha256"], source=v["source_sha256"],
-                               normalization=NORMALIZATION_VERSION)
+                key = make_key(
+                    "metric",
+                    group=gid,
+                    artifact=v["artifact_sha256"],
+                    source=v["source_sha256"],
+                    normalization=NORMALIZATION_VERSION,
+                )
                 entry = cache.get("metric", key)
                 if entry is not None:
                     values.update(json.loads(entry.data))
@@ -391,5 +504,6 @@ def setup_logging(path) -> None:
     if path:
         pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(path, mode="w"))
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, handlers=handlers, force=True, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )

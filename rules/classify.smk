@@ -9,19 +9,19 @@ rule classify_originals:
     output:
         predictions="results/predictions/{dataset}/{model}/original/shard-{shard}.parquet",
         stats="results/runstats/classify/{dataset}/{model}/original/shard-{shard}.parquet",
-    params:
-        cache_dir=STUDY.cache_dir,
-        batch_size=config["batch_size"],
-        limits=STUDY.limits,
-    conda:
-        "../envs/codecsweep.yaml"
     log:
         "logs/classify/{dataset}/{model}/original/shard-{shard}.log",
+    conda:
+        "../envs/codecsweep.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
         gpu=1,
+    params:
+        cache_dir=STUDY.cache_dir,
+        batch_size=config["batch_size"],
+        limits=STUDY.limits,
     script:
         "../workflow_scripts/classify.py"
 
@@ -34,18 +34,18 @@ rule classify_variants:
     output:
         predictions="results/predictions/{dataset}/{model}/{encoder}/shard-{shard}.parquet",
         stats="results/runstats/classify/{dataset}/{model}/{encoder}/shard-{shard}.parquet",
-    params:
-        cache_dir=STUDY.cache_dir,
-        batch_size=config["batch_size"],
-        limits=STUDY.limits,
-    conda:
-        "../envs/codecsweep.yaml"
     log:
         "logs/classify/{dataset}/{model}/{encoder}/shard-{shard}.log",
+    conda:
+        "../envs/codecsweep.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=240,
         gpu=1,
+    params:
+        cache_dir=STUDY.cache_dir,
+        batch_size=config["batch_size"],
+        limits=STUDY.limits,
     script:
         "../workflow_scripts/classify.py"

@@ -1,12 +1,13 @@
 # Raw images -> the images table (results/images/<dataset>.parquet).
 
+
 rule materialize_default:
     output:
         DEFAULT_FILES,
-    conda:
-        "../envs/codecsweep.yaml"
     log:
         "logs/materialize_default.log",
+    conda:
+        "../envs/codecsweep.yaml"
     resources:
         mem_mb=200,
         runtime=5,
@@ -20,16 +21,16 @@ rule ingest:
     output:
         images="results/images/{dataset}.parquet",
         rejected="results/rejected/{dataset}.csv",
+    log:
+        "logs/ingest/{dataset}.log",
+    conda:
+        "../envs/codecsweep.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=60,
     params:
         spec=lambda w: STUDY.datasets[w.dataset],
         limits=STUDY.limits,
         on_bad_image=config["on_bad_image"],
-    conda:
-        "../envs/codecsweep.yaml"
-    log:
-        "logs/ingest/{dataset}.log",
-    resources:
-        mem_mb=2000,
-        runtime=60,
     script:
         "../workflow_scripts/ingest.py"

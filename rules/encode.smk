@@ -7,19 +7,19 @@ rule encode:
     output:
         variants="results/variants/{dataset}/{encoder}/shard-{shard}.parquet",
         stats="results/runstats/encode/{dataset}/{encoder}/shard-{shard}.parquet",
+    log:
+        "logs/encode/{dataset}/{encoder}/shard-{shard}.log",
+    conda:
+        "../envs/codecsweep.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=240,
     params:
         grid=lambda w: STUDY.encoder_grid(w.encoder),
         scales=STUDY.scales,
         colors=STUDY.colors,
         cache_dir=STUDY.cache_dir,
         limits=STUDY.limits,
-    conda:
-        "../envs/codecsweep.yaml"
-    log:
-        "logs/encode/{dataset}/{encoder}/shard-{shard}.log",
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=240,
     script:
         "../workflow_scripts/encode.py"

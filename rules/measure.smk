@@ -8,18 +8,18 @@ rule measure:
     output:
         metrics="results/metrics/{dataset}/{encoder}/shard-{shard}.parquet",
         stats="results/runstats/measure/{dataset}/{encoder}/shard-{shard}.parquet",
+    log:
+        "logs/measure/{dataset}/{encoder}/shard-{shard}.log",
+    conda:
+        "../envs/codecsweep.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=240,
     params:
         cache_dir=STUDY.cache_dir,
         dfd_model=config["metrics"]["dfd_model"],
         lpips_net=config["metrics"]["lpips_net"],
         limits=STUDY.limits,
-    conda:
-        "../envs/codecsweep.yaml"
-    log:
-        "logs/measure/{dataset}/{encoder}/shard-{shard}.log",
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=240,
     script:
         "../workflow_scripts/measure.py"

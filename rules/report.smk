@@ -24,10 +24,10 @@ rule report:
             labels={"figure": "{name}"},
         ),
         rejected="reports/rejected.csv",
-    conda:
-        "../envs/codecsweep.yaml"
     log:
         "logs/report.log",
+    conda:
+        "../envs/codecsweep.yaml"
     resources:
         mem_mb=4000,
         runtime=30,

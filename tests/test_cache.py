@@ -1,4 +1,5 @@
 """The content-addressed cache: keys, atomic writes, verification, gc."""
+
 import json
 import os
 import time

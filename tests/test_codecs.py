@@ -1,4 +1,5 @@
 """Real codecs: round trips, rate control, the study's parameters honored."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """Config errors are caught before any work, naming the key."""
+
 import copy
 
 import pytest
@@ -29,12 +30,15 @@ def test_default_config_is_the_study_grid(config):
     assert study.grids["jpeg2000"][0] == "200,40,20" and study.grids["hevc"][:2] == ("30", "35")
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda c: c.update(batch_size=0), "0 is less than the minimum of 1"),
-    (lambda c: c.update(colour="rgb"), "'colour' was unexpected"),
-    (lambda c: c["datasets"][0].update(kind="zip"), "'zip' is not one of"),
-    (lambda c: c.update(models="efficientnet_lite0"), "'efficientnet_lite0' is not of type 'array'"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda c: c.update(batch_size=0), "0 is less than the minimum of 1"),
+        (lambda c: c.update(colour="rgb"), "'colour' was unexpected"),
+        (lambda c: c["datasets"][0].update(kind="zip"), "'zip' is not one of"),
+        (lambda c: c.update(models="efficientnet_lite0"), "'efficientnet_lite0' is not of type 'array'"),
+    ],
+)
 def test_schema_rejects(config, mutate, message):
     mutate(config)
     with pytest.raises(WorkflowError, match=message):

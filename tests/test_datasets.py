@@ -1,4 +1,5 @@
 """Dataset kinds, sample-sheet safety, labels, and ingest's per-image outcomes."""
+
 import csv
 import pathlib
 
@@ -59,16 +60,21 @@ def test_ingest_outcomes(tmp_path, small_photo):
     small_photo.save(root / "café.png")  # non-ASCII name
     (root / "same bytes.jpg").write_bytes((root / "cat one.jpg").read_bytes())
     (root / "empty.jpg").write_bytes(b"")
-    sheet = write_sheet(tmp_path / "s.tsv", [
-        ("a", "cat one.jpg", "n02123045"),
-        ("b", "café.png", ""),
-        ("c", "same bytes.jpg", "n02123045"),
-        ("d", "empty.jpg", ""),
-        ("e", "missing.jpg", ""),
-        ("f", "cat one.jpg", "n99999999"),
-    ])
-    rows = {r["image_id"]: r for r in ingest("t", {"kind": "sheet", "root": str(root), "sheet": str(sheet),
-                                                   "shards": 3}, Limits())}
+    sheet = write_sheet(
+        tmp_path / "s.tsv",
+        [
+            ("a", "cat one.jpg", "n02123045"),
+            ("b", "café.png", ""),
+            ("c", "same bytes.jpg", "n02123045"),
+            ("d", "empty.jpg", ""),
+            ("e", "missing.jpg", ""),
+            ("f", "cat one.jpg", "n99999999"),
+        ],
+    )
+    rows = {
+        r["image_id"]: r
+        for r in ingest("t", {"kind": "sheet", "root": str(root), "sheet": str(sheet), "shards": 3}, Limits())
+    }
     assert [rows[i]["status"] for i in "abcdef"] == ["ok", "ok", "ok", "rejected", "rejected", "rejected"]
     assert rows["a"]["label_source"] == "annotated" and rows["a"]["label_name"] == "tabby"
     assert rows["b"]["label_source"] == "pseudo" and rows["b"]["label"] is None
@@ -88,7 +94,9 @@ def test_folder_and_imagefolder_kinds(tmp_path):
             Image.new("RGB", (8, 8)).save(tmp_path / rel, format="JPEG")
     entries = list_entries({"kind": "imagefolder", "root": str(tmp_path)})
     assert [(e["image_id"], e["label_wnid"]) for e in entries] == [
-        ("n02123045/x", "n02123045"), ("n07920052/y", "n07920052")]
+        ("n02123045/x", "n02123045"),
+        ("n07920052/y", "n07920052"),
+    ]
     assert [e["label_wnid"] for e in list_entries({"kind": "folder", "root": str(tmp_path)})] == [None, None]
 
 
@@ -96,7 +104,9 @@ def test_ilsvrc_val_with_loc_solution(tmp_path):
     for i in (1, 2):
         Image.new("RGB", (8, 8)).save(tmp_path / f"ILSVRC2012_val_0000000{i}.JPEG", format="JPEG")
     truth = tmp_path / "LOC_val_solution.csv"
-    truth.write_text("ImageId,PredictionString\nILSVRC2012_val_00000001,n01751748 1 2 3 4 n01751748 5 6 7 8\n"
-                     "ILSVRC2012_val_00000002,n09193705 1 2 3 4\n")
+    truth.write_text(
+        "ImageId,PredictionString\nILSVRC2012_val_00000001,n01751748 1 2 3 4 n01751748 5 6 7 8\n"
+        "ILSVRC2012_val_00000002,n09193705 1 2 3 4\n"
+    )
     entries = list_entries({"kind": "ilsvrc_val", "root": str(tmp_path), "ground_truth": str(truth)})
     assert [e["label_wnid"] for e in entries] == ["n01751748", "n09193705"]

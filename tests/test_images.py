@@ -1,4 +1,5 @@
 """Source validation and normalization, on bad and unusual files generated here."""
+
 import io
 import re
 
@@ -48,7 +49,7 @@ def test_palette_with_transparency(tmp_path):
 def test_cmyk_and_16bit_and_gray(tmp_path, small_photo):
     rgb, how = load_source(save(tmp_path / "c.jpg", small_photo.convert("CMYK"), "JPEG"))
     assert rgb.mode == "RGB" and how == "CMYK to RGB"
-    arr16 = (np.asarray(small_photo.convert("L"), dtype=np.uint16) * 257)
+    arr16 = np.asarray(small_photo.convert("L"), dtype=np.uint16) * 257
     rgb, how = load_source(save(tmp_path / "g16.png", Image.fromarray(arr16), "PNG"))
     assert rgb.mode == "RGB" and how.startswith("16-bit to 8-bit")
     np.testing.assert_array_equal(np.asarray(rgb)[..., 0], np.asarray(small_photo.convert("L")))
@@ -56,10 +57,13 @@ def test_cmyk_and_16bit_and_gray(tmp_path, small_photo):
     assert rgb.mode == "RGB" and how == "L to RGB"
 
 
-@pytest.mark.parametrize("content, reason", [
-    (b"", "empty file (0 bytes)"),
-    (b"this is a text file, not a picture\n", "not an image Pillow can identify"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"", "empty file (0 bytes)"),
+        (b"this is a text file, not a picture\n", "not an image Pillow can identify"),
+    ],
+)
 def test_invalid_files(tmp_path, content, reason):
     p = tmp_path / "bad.jpg"
     p.write_bytes(content)

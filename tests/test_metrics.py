@@ -1,4 +1,5 @@
 """Metrics against reference implementations (scikit-image) and their defining properties."""
+
 import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
@@ -11,12 +12,12 @@ from tests.conftest import noisy
 def test_ssim_matches_scikit_image(photo, sigma):
     a = np.asarray(photo)
     b = noisy(a, sigma)
-    ref = structural_similarity(a, b, channel_axis=2, gaussian_weights=True, sigma=1.5,
-                                use_sample_covariance=False, data_range=255)
+    ref = structural_similarity(
+        a, b, channel_axis=2, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255
+    )
     assert metrics.ssim(a, b) == pytest.approx(ref, abs=1e-4)
     ya, yb = metrics.luma(a), metrics.luma(b)
-    ref_y = structural_similarity(ya, yb, gaussian_weights=True, sigma=1.5,
-                                  use_sample_covariance=False, data_range=255)
+    ref_y = structural_similarity(ya, yb, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255)
     assert metrics.ssim(ya, yb) == pytest.approx(ref_y, abs=1e-4)
 
 

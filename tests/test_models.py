@@ -1,4 +1,5 @@
 """Ranking by hand, the shipped classifier on real photos, and weight loading paths."""
+
 import numpy as np
 import pytest
 
@@ -38,10 +39,12 @@ def test_preprocess_shape_and_normalization(photo):
 
 @pytest.fixture(scope="module")
 def default_photos():
-    from codecsweep.datasets import DEFAULT_SOURCES
     import importlib.util
     import pathlib
+
     from PIL import Image
+
+    from codecsweep.datasets import DEFAULT_SOURCES
 
     out = {}
     for image_id, (package, rel) in DEFAULT_SOURCES.items():
@@ -53,8 +56,9 @@ def default_photos():
 ANNOTATED = {"chelsea": "n02123045", "coffee": "n07920052", "grace_hopper": "n03763968"}
 
 
-@pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
-                                  "efficientnet_lite0_bf16"])
+@pytest.mark.parametrize(
+    "name", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "efficientnet_lite0_bf16"]
+)
 def test_shipped_models_recognize_the_default_photos(default_photos, name):
     """Observed: every shipped model has the annotated class in its top-5 for all 3
     annotated photos, and espresso as top-1 for the coffee photo."""

@@ -1,10 +1,10 @@
 """Report queries checked against values computed by hand on a fixture written here with
 pyarrow (not by the code under test), and the fits against synthetic data."""
+
 import math
 import pathlib
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -34,44 +34,147 @@ VARIANTS = [
 ]
 ORIGINALS = {"A": (5, 0, 10000), "B": (4, 0, 20000)}  # top1, true_rank, source_bytes; both 100x100
 # Dataset d2: image C, badly classified at the start (rank 50); JPEG q10 lifts it to rank 10.
-VARIANTS_C = [("C", "jpeg", 1.0, "10", 0, 1000, 10, 7, [7, 1, 2, 3, 4], 0.80, 28.0),
-              ("C", "jpeg", 1.0, "50", 1, 4000, 60, 7, [7, 1, 2, 3, 4], 0.95, 36.0)]
+VARIANTS_C = [
+    ("C", "jpeg", 1.0, "10", 0, 1000, 10, 7, [7, 1, 2, 3, 4], 0.80, 28.0),
+    ("C", "jpeg", 1.0, "50", 1, 4000, 60, 7, [7, 1, 2, 3, 4], 0.95, 36.0),
+]
 
 
 @pytest.fixture(scope="module")
 def fixture_files(tmp_path_factory):
     d = tmp_path_factory.mktemp("results")
     # The contract's schemas (codecsweep.records); rows and values are written here by hand.
-    images = pa.Table.from_pylist(schema=records.IMAGES, mapping=[
-        {"dataset": "d", "image_id": i, "source_sha256": i * 64, "source_path": f"{i}.png", "width": 100,
-         "height": 100, "source_bytes": b, "label": 5 if i == "A" else None, "label_source":
-         "annotated" if i == "A" else "pseudo", "shard": 0, "status": "ok", "error": None}
-        for i, (_, _, b) in ORIGINALS.items()] + [
-        {"dataset": "d", "image_id": "Z", "source_sha256": None, "source_path": "Z.jpg", "width": None,
-         "height": None, "source_bytes": None, "label": None, "label_source": "pseudo", "shard": 0,
-         "status": "rejected", "error": "empty file (0 bytes)"},
-        {"dataset": "d2", "image_id": "C", "source_sha256": "C" * 64, "source_path": "C.png", "width": 100,
-         "height": 100, "source_bytes": 10000, "label": 9, "label_source": "annotated", "shard": 0,
-         "status": "ok", "error": None}])
+    images = pa.Table.from_pylist(
+        schema=records.IMAGES,
+        mapping=[
+            {
+                "dataset": "d",
+                "image_id": i,
+                "source_sha256": i * 64,
+                "source_path": f"{i}.png",
+                "width": 100,
+                "height": 100,
+                "source_bytes": b,
+                "label": 5 if i == "A" else None,
+                "label_source": "annotated" if i == "A" else "pseudo",
+                "shard": 0,
+                "status": "ok",
+                "error": None,
+            }
+            for i, (_, _, b) in ORIGINALS.items()
+        ]
+        + [
+            {
+                "dataset": "d",
+                "image_id": "Z",
+                "source_sha256": None,
+                "source_path": "Z.jpg",
+                "width": None,
+                "height": None,
+                "source_bytes": None,
+                "label": None,
+                "label_source": "pseudo",
+                "shard": 0,
+                "status": "rejected",
+                "error": "empty file (0 bytes)",
+            },
+            {
+                "dataset": "d2",
+                "image_id": "C",
+                "source_sha256": "C" * 64,
+                "source_path": "C.png",
+                "width": 100,
+                "height": 100,
+                "source_bytes": 10000,
+                "label": 9,
+                "label_source": "annotated",
+                "shard": 0,
+                "status": "ok",
+                "error": None,
+            },
+        ],
+    )
     originals = dict(ORIGINALS, C=(7, 50, 10000))
     every = [("d", v) for v in VARIANTS] + [("d2", v) for v in VARIANTS_C]
-    variants = pa.Table.from_pylist(schema=records.VARIANTS, mapping=[
-        {"dataset": ds, "image_id": i, "encoder": e, "scale": s, "color": "rgb", "param": p, "param_index": k,
-         "bytes": n, "bpp": n * 8 / 10000, "cr_raw": 240000 / (n * 8), "cr_source": originals[i][2] / n,
-         "status": "ok", "artifact_sha256": f"{i}{e}{s}{p}"}
-        for ds, (i, e, s, p, k, n, *_) in every])
-    preds = pa.Table.from_pylist(schema=records.PREDICTIONS, mapping=
-        [{"dataset": "d2" if i == "C" else "d", "image_id": i, "model": "m", "encoder": None, "scale": None,
-          "color": None, "param": None, "true_rank": r, "top1": t, "top5": [t, 0, 1, 2, 3], "status": "ok"}
-         for i, (t, r, _) in originals.items()]
-        + [{"dataset": ds, "image_id": i, "model": "m", "encoder": e, "scale": s, "color": "rgb", "param": p,
-            "true_rank": r, "top1": t, "top5": t5, "original_rank": originals[i][1],
-            "rank_diff": originals[i][1] - r, "top1_agrees": t == originals[i][0], "status": "ok"}
-           for ds, (i, e, s, p, k, n, r, t, t5, *_) in every])
-    metrics = pa.Table.from_pylist(schema=records.METRICS, mapping=[
-        {"dataset": ds, "image_id": i, "encoder": e, "scale": s, "color": "rgb", "param": p, "psnr": ps,
-         "ssim": ss, "ms_ssim": ss, "lpips": None, "dfd": 1 - ss, "status": "ok"}
-        for ds, (i, e, s, p, k, n, r, t, t5, ss, ps) in every])
+    variants = pa.Table.from_pylist(
+        schema=records.VARIANTS,
+        mapping=[
+            {
+                "dataset": ds,
+                "image_id": i,
+                "encoder": e,
+                "scale": s,
+                "color": "rgb",
+                "param": p,
+                "param_index": k,
+                "bytes": n,
+                "bpp": n * 8 / 10000,
+                "cr_raw": 240000 / (n * 8),
+                "cr_source": originals[i][2] / n,
+                "status": "ok",
+                "artifact_sha256": f"{i}{e}{s}{p}",
+            }
+            for ds, (i, e, s, p, k, n, *_) in every
+        ],
+    )
+    preds = pa.Table.from_pylist(
+        schema=records.PREDICTIONS,
+        mapping=[
+            {
+                "dataset": "d2" if i == "C" else "d",
+                "image_id": i,
+                "model": "m",
+                "encoder": None,
+                "scale": None,
+                "color": None,
+                "param": None,
+                "true_rank": r,
+                "top1": t,
+                "top5": [t, 0, 1, 2, 3],
+                "status": "ok",
+            }
+            for i, (t, r, _) in originals.items()
+        ]
+        + [
+            {
+                "dataset": ds,
+                "image_id": i,
+                "model": "m",
+                "encoder": e,
+                "scale": s,
+                "color": "rgb",
+                "param": p,
+                "true_rank": r,
+                "top1": t,
+                "top5": t5,
+                "original_rank": originals[i][1],
+                "rank_diff": originals[i][1] - r,
+                "top1_agrees": t == originals[i][0],
+                "status": "ok",
+            }
+            for ds, (i, e, s, p, k, n, r, t, t5, *_) in every
+        ],
+    )
+    metrics = pa.Table.from_pylist(
+        schema=records.METRICS,
+        mapping=[
+            {
+                "dataset": ds,
+                "image_id": i,
+                "encoder": e,
+                "scale": s,
+                "color": "rgb",
+                "param": p,
+                "psnr": ps,
+                "ssim": ss,
+                "ms_ssim": ss,
+                "lpips": None,
+                "dfd": 1 - ss,
+                "status": "ok",
+            }
+            for ds, (i, e, s, p, k, n, r, t, t5, ss, ps) in every
+        ],
+    )
     files = {}
     for name, table in [("images", images), ("variants", variants), ("originals", preds), ("metrics", metrics)]:
         pq.write_table(table, d / f"{name}.parquet")

@@ -1,5 +1,6 @@
 """reports/index.html in a real headless browser (Debian's Chromium, driven by Playwright):
 it opens, every figure on it loads, and a screenshot is kept for the record."""
+
 import os
 import pathlib
 import shutil
@@ -18,9 +19,17 @@ def test_index_html_renders_with_every_image(report):  # noqa: F811
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto((report.out / "index.html").as_uri())
         page.wait_for_load_state("load")

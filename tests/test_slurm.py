@@ -1,6 +1,7 @@
 """The tiny study on a real single-node SLURM cluster (Debian's slurm-wlm on loopback),
 through profiles/slurm, compared with a local run: identical tables. Opt-in (it starts
 system daemons as root): `make test-slurm`, which CI runs."""
+
 import os
 import pathlib
 import re
@@ -15,10 +16,21 @@ from tests.workflow import Project, computed
 pytestmark = pytest.mark.slurm
 HERE = pathlib.Path(__file__).resolve().parent / "slurm"
 # What a site adapts in profiles/slurm: here one partition "debug" and no GPUs.
-SITE = ["--default-resources", "slurm_partition=debug", "mem_mb=1500", "runtime=20",
-        "--set-resources", "classify_originals:slurm_partition=debug", "classify_originals:gpu=0",
-        "classify_variants:slurm_partition=debug", "classify_variants:gpu=0",
-        "--slurm-init-seconds-before-status-checks", "5", "--jobs", "4"]
+SITE = [
+    "--default-resources",
+    "slurm_partition=debug",
+    "mem_mb=1500",
+    "runtime=20",
+    "--set-resources",
+    "classify_originals:slurm_partition=debug",
+    "classify_originals:gpu=0",
+    "classify_variants:slurm_partition=debug",
+    "classify_variants:gpu=0",
+    "--slurm-init-seconds-before-status-checks",
+    "5",
+    "--jobs",
+    "4",
+]
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """Stage functions in-process: what a key's version field change recomputes, and how a
 codec's refusal is recorded (no Snakemake here: fast, and the codec can be patched)."""
+
 import pytest
 from PIL import Image
 
@@ -14,23 +15,58 @@ def study(tmp_path, small_photo):
     small_photo.save(tmp_path / "a.png")
     Image.new("RGB", (7, 7), (200, 30, 30)).save(tmp_path / "tiny.png")
     rows = [
-        {"dataset": "d", "image_id": "a", "source_sha256": "a" * 64, "source_path": str(tmp_path / "a.png"),
-         "width": small_photo.width, "height": small_photo.height, "source_bytes": (tmp_path / "a.png").stat().st_size,
-         "label": 967, "label_wnid": "n07920052", "label_name": "espresso", "label_source": "annotated",
-         "shard": 0, "normalization": "", "status": "ok", "error": None},
-        {"dataset": "d", "image_id": "tiny", "source_sha256": "b" * 64, "source_path": str(tmp_path / "tiny.png"),
-         "width": 7, "height": 7, "source_bytes": (tmp_path / "tiny.png").stat().st_size, "label": None,
-         "label_wnid": None, "label_name": None, "label_source": "pseudo", "shard": 0, "normalization": "",
-         "status": "ok", "error": None},
+        {
+            "dataset": "d",
+            "image_id": "a",
+            "source_sha256": "a" * 64,
+            "source_path": str(tmp_path / "a.png"),
+            "width": small_photo.width,
+            "height": small_photo.height,
+            "source_bytes": (tmp_path / "a.png").stat().st_size,
+            "label": 967,
+            "label_wnid": "n07920052",
+            "label_name": "espresso",
+            "label_source": "annotated",
+            "shard": 0,
+            "normalization": "",
+            "status": "ok",
+            "error": None,
+        },
+        {
+            "dataset": "d",
+            "image_id": "tiny",
+            "source_sha256": "b" * 64,
+            "source_path": str(tmp_path / "tiny.png"),
+            "width": 7,
+            "height": 7,
+            "source_bytes": (tmp_path / "tiny.png").stat().st_size,
+            "label": None,
+            "label_wnid": None,
+            "label_name": None,
+            "label_source": "pseudo",
+            "shard": 0,
+            "normalization": "",
+            "status": "ok",
+            "error": None,
+        },
     ]
     records.write(rows, records.IMAGES, tmp_path / "images.parquet")
     return tmp_path
 
 
 def encode(study, encoder, params, scales=(1.0, 0.125)):
-    return encode_shard(study / "images.parquet", "d", 0, {"encoder": encoder, "params": params}, list(scales),
-                        ["rgb"], study / "cache", study / f"v-{encoder}.parquet", study / f"s-{encoder}.parquet",
-                        Limits())
+    return encode_shard(
+        study / "images.parquet",
+        "d",
+        0,
+        {"encoder": encoder, "params": params},
+        list(scales),
+        ["rgb"],
+        study / "cache",
+        study / f"v-{encoder}.parquet",
+        study / f"s-{encoder}.parquet",
+        Limits(),
+    )
 
 
 def test_codec_version_change_recomputes_exactly_its_artifacts(study, monkeypatch):
@@ -64,12 +100,28 @@ def test_weights_change_reclassifies_exactly_the_dependent_entries(study, monkey
     encode(study, "jpeg", ["10", "50"])
 
     def classify(tag):
-        orig = classify_shard(study / "images.parquet", "d", 0, "efficientnet_lite0", study / "cache",
-                              study / f"po{tag}.parquet", study / f"so{tag}.parquet", batch_size=3)
-        var = classify_shard(study / "images.parquet", "d", 0, "efficientnet_lite0", study / "cache",
-                             study / f"pv{tag}.parquet", study / f"sv{tag}.parquet",
-                             variants_path=study / "v-jpeg.parquet", originals_path=study / f"po{tag}.parquet",
-                             batch_size=3)
+        orig = classify_shard(
+            study / "images.parquet",
+            "d",
+            0,
+            "efficientnet_lite0",
+            study / "cache",
+            study / f"po{tag}.parquet",
+            study / f"so{tag}.parquet",
+            batch_size=3,
+        )
+        var = classify_shard(
+            study / "images.parquet",
+            "d",
+            0,
+            "efficientnet_lite0",
+            study / "cache",
+            study / f"pv{tag}.parquet",
+            study / f"sv{tag}.parquet",
+            variants_path=study / "v-jpeg.parquet",
+            originals_path=study / f"po{tag}.parquet",
+            batch_size=3,
+        )
         return orig, var
 
     o1, v1 = classify(1)
@@ -107,8 +159,10 @@ def tiny_disk(tmp_path):
 
     mount = tmp_path / "tiny-disk"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", str(mount)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", str(mount)], capture_output=True).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a tmpfs here (not root)")
     yield mount
     subprocess.run(["umount", str(mount)], check=True)
@@ -118,8 +172,18 @@ def test_disk_full_fails_clearly_and_leaves_no_partial_entry(study, tiny_disk):
     from codecsweep.cache import Cache, CacheWriteError
 
     with pytest.raises(CacheWriteError, match="No space left on device"):
-        encode_shard(study / "images.parquet", "d", 0, {"encoder": "jpeg", "params": ["95", "90", "80"]},
-                     [1.0], ["rgb"], tiny_disk, study / "v.parquet", study / "s.parquet", Limits())
+        encode_shard(
+            study / "images.parquet",
+            "d",
+            0,
+            {"encoder": "jpeg", "params": ["95", "90", "80"]},
+            [1.0],
+            ["rgb"],
+            tiny_disk,
+            study / "v.parquet",
+            study / "s.parquet",
+            Limits(),
+        )
     cache = Cache(tiny_disk)
     assert list((tiny_disk / "tmp").iterdir()) == []  # the failed write's temporary file is gone
     assert cache.verify() == []  # what did get written is complete and verified

@@ -49,7 +49,8 @@ def test_cold_run_tables_and_report(project):
     # Derived columns by hand: raw bits / compressed bits; bpp over the source's pixels.
     for w, h, src_bytes, n, cr_raw, cr_src, bpp in con.execute(
         "SELECT i.width, i.height, i.source_bytes, v.bytes, v.cr_raw, v.cr_source, v.bpp "
-        "FROM variants v JOIN images i USING (dataset, image_id)").fetchall():
+        "FROM variants v JOIN images i USING (dataset, image_id)"
+    ).fetchall():
         assert cr_raw == pytest.approx(w * h * 24 / (n * 8))
         assert cr_src == pytest.approx(src_bytes / n)
         assert bpp == pytest.approx(n * 8 / (w * h))
@@ -59,13 +60,17 @@ def test_cold_run_tables_and_report(project):
                      WHERE v.rank_diff <> o.true_rank - v.true_rank OR v.original_rank <> o.true_rank""").fetchone()[0]
     assert bad == 0
     # Annotated labels are used; the espresso photo is top-1 espresso (class 967).
-    assert con.execute("SELECT true_class, true_rank FROM predictions WHERE encoder IS NULL AND image_id='coffee'"
-                   ).fetchone() == (967, 0)
+    assert con.execute(
+        "SELECT true_class, true_rank FROM predictions WHERE encoder IS NULL AND image_id='coffee'"
+    ).fetchone() == (967, 0)
     # Larger quality, more bytes, for every (image, encoder, scale).
-    assert con.execute("""SELECT count(*) FROM variants a JOIN variants b USING (image_id, encoder, scale, color)
+    assert (
+        con.execute("""SELECT count(*) FROM variants a JOIN variants b USING (image_id, encoder, scale, color)
                       WHERE a.param_index = 0 AND b.param_index = 1 AND
                             ((a.encoder = 'jpeg' AND a.bytes >= b.bytes) OR (a.encoder = 'hevc' AND a.bytes <= b.bytes))
-                   """).fetchone()[0] == 0
+                   """).fetchone()[0]
+        == 0
+    )
     # The report: the study's tables as CSV + Markdown.
     table = (root / "reports/tables/param_table.csv").read_text().splitlines()
     assert table[0].startswith("dataset,model,encoder,scale,color,param,images,rank_diff_mean")
@@ -78,8 +83,10 @@ def test_cold_run_tables_and_report(project):
 
 def test_metrics_null_lpips_is_explained(project):
     log = next((project.root / "logs/measure").rglob("*.log")).read_text()
-    rows = duckdb.execute(f"SELECT count(*) FILTER (lpips IS NULL), count(*) FILTER (dfd > 0) "
-                      f"FROM read_parquet('{project.root}/results/metrics/**/*.parquet')").fetchone()
+    rows = duckdb.execute(
+        f"SELECT count(*) FILTER (lpips IS NULL), count(*) FILTER (dfd > 0) "
+        f"FROM read_parquet('{project.root}/results/metrics/**/*.parquet')"
+    ).fetchone()
     if "LPIPS IS NOT COMPUTED" in log:
         assert "alexnet-owt-7be5be79.pth" in log and rows[0] == 16
     assert rows[1] == 16
@@ -153,8 +160,10 @@ def test_added_grid_value_encodes_only_it(project):
 
 def test_corrupt_blob_is_detected_and_recomputed(project, shared_cache):
     cache = Cache(shared_cache)
-    sha = duckdb.execute(f"SELECT artifact_sha256 FROM read_parquet('{project.root}/results/variants/t/hevc/*.parquet') "
-                     "ORDER BY image_id, scale DESC, param LIMIT 1").fetchone()[0]
+    sha = duckdb.execute(
+        f"SELECT artifact_sha256 FROM read_parquet('{project.root}/results/variants/t/hevc/*.parquet') "
+        "ORDER BY image_id, scale DESC, param LIMIT 1"
+    ).fetchone()[0]
     blob = cache.blob_path(sha)
     data = bytearray(blob.read_bytes())
     data[len(data) // 2] ^= 0x55
@@ -175,8 +184,9 @@ def test_kill_and_resume_matches_an_uninterrupted_run_in_another_cache(project, 
     """SIGKILL at two points of a cold run in a separate cache; the resumed run's tables
     equal the uninterrupted run's (also: two cold runs in separate caches agree)."""
     cache_dir = tmp_path / "cache2"
-    other = Project(tmp_path / "study", cache_dir, images=("chelsea", "coffee", "grace_hopper"),
-                    encoders=("jpeg", "hevc", "webp"))
+    other = Project(
+        tmp_path / "study", cache_dir, images=("chelsea", "coffee", "grace_hopper"), encoders=("jpeg", "hevc", "webp")
+    )
     other.sheet_rows = project.sheet_rows
     other.write_sheet()
     shutil.copy(project.root / "data/imgs/espresso photo.png", other.root / "data/imgs/espresso photo.png")
@@ -226,8 +236,14 @@ def test_bad_images_are_listed_and_the_rest_completes(tmp_path):
     (imgs / "cut.png").write_bytes(good[: len(good) // 3])
     Image.new("RGB", (7, 7), (10, 200, 30)).save(imgs / "tiny 7x7.png")
     Image.new("RGB", (1, 1), (10, 200, 30)).save(imgs / "one.png")
-    for image_id, name in [("empty", "empty.jpg"), ("notes", "notes.jpg"), ("cut", "cut.png"),
-                           ("tiny", "tiny 7x7.png"), ("one", "one.png"), ("gone", "missing.jpg")]:
+    for image_id, name in [
+        ("empty", "empty.jpg"),
+        ("notes", "notes.jpg"),
+        ("cut", "cut.png"),
+        ("tiny", "tiny 7x7.png"),
+        ("one", "one.png"),
+        ("gone", "missing.jpg"),
+    ]:
         p.sheet_rows.append((image_id, name, ""))
     p.write_sheet()
     p.run()
@@ -235,11 +251,14 @@ def test_bad_images_are_listed_and_the_rest_completes(tmp_path):
     assert sorted(rejected) == ["cut", "empty", "gone", "notes"]
     assert "empty file (0 bytes)" in rejected["empty"] and "not an image" in rejected["notes"]
     assert "cannot decode" in rejected["cut"] and "No such file" in rejected["gone"]
-    ok = duckdb.execute(f"SELECT image_id, count(*) FILTER (status = 'ok'), count(*) FROM read_parquet("
-                    f"'{p.root}/results/variants/**/*.parquet') GROUP BY ALL ORDER BY ALL").fetchall()
+    ok = duckdb.execute(
+        f"SELECT image_id, count(*) FILTER (status = 'ok'), count(*) FROM read_parquet("
+        f"'{p.root}/results/variants/**/*.parquet') GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
     assert ok == [("chelsea", 4, 4), ("coffee", 4, 4), ("one", 4, 4), ("tiny", 4, 4)]
-    preds = duckdb.execute(f"SELECT count(*) FROM read_parquet('{p.root}/results/predictions/**/*.parquet') "
-                       "WHERE status = 'ok'").fetchone()[0]
+    preds = duckdb.execute(
+        f"SELECT count(*) FROM read_parquet('{p.root}/results/predictions/**/*.parquet') WHERE status = 'ok'"
+    ).fetchone()[0]
     assert preds == 4 + 16
     assert "4 image(s) were rejected" in (p.root / "reports/index.html").read_text()
     # on_bad_image: fail stops before any encoding, naming the first bad file and why.

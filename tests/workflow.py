@@ -16,8 +16,17 @@ import yaml
 from PIL import Image
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-WORKFLOW_FILES = ["Snakefile", "rules", "workflow_scripts", "envs", "config/schema.yaml", "config/grids",
-                  "reports/sql", "profiles/default", "profiles/slurm"]
+WORKFLOW_FILES = [
+    "Snakefile",
+    "rules",
+    "workflow_scripts",
+    "envs",
+    "config/schema.yaml",
+    "config/grids",
+    "reports/sql",
+    "profiles/default",
+    "profiles/slurm",
+]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "2"]
 
 TINY_GRID = {
@@ -29,8 +38,9 @@ TINY_GRID = {
 
 def tiny_photo(name: str) -> Image.Image:
     """A default photograph at 240 px wide: small enough to be quick, large enough for MS-SSIM."""
-    from codecsweep.datasets import DEFAULT_SOURCES
     import importlib.util
+
+    from codecsweep.datasets import DEFAULT_SOURCES
 
     package, rel = DEFAULT_SOURCES[name]
     im = Image.open(pathlib.Path(importlib.util.find_spec(package).origin).parent / rel).convert("RGB")
@@ -38,8 +48,14 @@ def tiny_photo(name: str) -> Image.Image:
 
 
 class Project:
-    def __init__(self, root: pathlib.Path, cache_dir: pathlib.Path, images=("chelsea", "coffee"),
-                 encoders=("jpeg", "hevc"), models=("efficientnet_lite0",)):
+    def __init__(
+        self,
+        root: pathlib.Path,
+        cache_dir: pathlib.Path,
+        images=("chelsea", "coffee"),
+        encoders=("jpeg", "hevc"),
+        models=("efficientnet_lite0",),
+    ):
         self.root = root
         for rel in WORKFLOW_FILES:
             src, dst = REPO / rel, root / rel
@@ -84,8 +100,13 @@ class Project:
         return self.stats_since(start)
 
     def start(self, *args) -> subprocess.Popen:
-        return subprocess.Popen(SNAKEMAKE + list(args), cwd=self.root, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(
+            SNAKEMAKE + list(args),
+            cwd=self.root,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     @staticmethod
     def kill(proc: subprocess.Popen):
@@ -94,10 +115,11 @@ class Project:
 
     def stats_since(self, start: float) -> dict:
         runstats = self.root / "results/runstats"
-        files = [str(p) for p in runstats.rglob("*.parquet") if p.stat().st_mtime >= start - 1] \
-            if runstats.exists() else []
+        files = (
+            [str(p) for p in runstats.rglob("*.parquet") if p.stat().st_mtime >= start - 1] if runstats.exists() else []
+        )
         out = {}
-        for r in (_rows(f"SELECT * FROM read_parquet({files})") if files else []):
+        for r in _rows(f"SELECT * FROM read_parquet({files})") if files else []:
             # "encode:jpeg", "measure:hevc", "classify:<model>:original", "classify:<model>:jpeg"
             original = "original" if r["stage"] == "classify" and r["encoder"] is None else None
             key = ":".join(x for x in (r["stage"], r["model"], r["encoder"] or original) if x)

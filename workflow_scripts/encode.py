@@ -1,4 +1,5 @@
 """Encode one shard of one dataset with one encoder over its whole grid."""
+
 import sys
 
 sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sdm conda envs
@@ -6,8 +7,14 @@ from codecsweep.stages import encode_shard, setup_logging
 
 setup_logging(snakemake.log[0])
 encode_shard(
-    snakemake.input.images, snakemake.wildcards.dataset, int(snakemake.wildcards.shard),
-    snakemake.params.grid, list(snakemake.params.scales), list(snakemake.params.colors),
-    snakemake.params.cache_dir, snakemake.output.variants, snakemake.output.stats,
+    snakemake.input.images,
+    snakemake.wildcards.dataset,
+    int(snakemake.wildcards.shard),
+    snakemake.params.grid,
+    list(snakemake.params.scales),
+    list(snakemake.params.colors),
+    snakemake.params.cache_dir,
+    snakemake.output.variants,
+    snakemake.output.stats,
     limits=snakemake.params.limits,
 )

@@ -1,4 +1,5 @@
 """Validate, hash and label every image of one dataset; list the rejected ones."""
+
 import sys
 
 sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sdm conda envs
@@ -22,8 +23,10 @@ log.info("%s: %d images, %d usable, %d rejected", name, len(rows), len(rows) - l
 if rejected:
     log.warning("REJECTED %d image(s) of %s, listed in %s", len(rejected), name, snakemake.output.rejected)
     if snakemake.params.on_bad_image == "fail":
-        message = (f"on_bad_image=fail: {len(rejected)} bad image(s), first: "
-                   f"{rejected[0]['source_path']}: {rejected[0]['error']}")
+        message = (
+            f"on_bad_image=fail: {len(rejected)} bad image(s), first: "
+            f"{rejected[0]['source_path']}: {rejected[0]['error']}"
+        )
         log.error(message)
         raise SystemExit(message)
 records.write(rows, records.IMAGES, snakemake.output.images)

@@ -1,4 +1,5 @@
 """Copy the embedded default photographs out of installed packages into data/default."""
+
 import sys
 
 sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sdm conda envs

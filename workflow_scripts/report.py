@@ -1,4 +1,5 @@
 """Run the report queries (reports/sql/) over this run's Parquet files; fits, figures, HTML."""
+
 import sys
 
 sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sdm conda envs
@@ -8,6 +9,9 @@ from codecsweep.stages import setup_logging
 setup_logging(snakemake.log[0])
 build_report(
     {t: list(snakemake.input[t]) for t in ("images", "variants", "originals", "predictions", "metrics")},
-    sql_files=list(snakemake.input.sql), out_dir="reports", summary=snakemake.output.summary,
-    index_html=snakemake.output.index, rejected=snakemake.output.rejected,
+    sql_files=list(snakemake.input.sql),
+    out_dir="reports",
+    summary=snakemake.output.summary,
+    index_html=snakemake.output.index,
+    rejected=snakemake.output.rejected,
 )
