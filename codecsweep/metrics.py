@@ -17,12 +17,39 @@ with bicubic, see ``images.to_source_geometry``), on 8-bit values (data range 25
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
 #: Part of every metric key: bump when any definition here changes.
 METRICS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What the rest of the project needs to know about one metric column."""
+
+    name: str  # column of the metrics table
+    label: str  # for figures and tables
+    unit: str  # "" for unitless
+    higher_is_better: bool
+    group: str  # the cache group that computes it: pixel | dfd | lpips
+    channels: str  # rgb | luma
+
+
+#: The one list of metrics: the Parquet schema, the report SQL (view ``metric_info``), the
+#: figures and the docs all read it. Adding a metric: its function, a row here, a test.
+METRIC_INFO: tuple[MetricInfo, ...] = (
+    MetricInfo("psnr", "PSNR", "dB", True, "pixel", "rgb"),
+    MetricInfo("ssim", "SSIM", "", True, "pixel", "rgb"),
+    MetricInfo("ms_ssim", "MS-SSIM", "", True, "pixel", "rgb"),
+    MetricInfo("psnr_y", "PSNR (luma)", "dB", True, "pixel", "luma"),
+    MetricInfo("ssim_y", "SSIM (luma)", "", True, "pixel", "luma"),
+    MetricInfo("lpips", "LPIPS", "", False, "lpips", "rgb"),
+    MetricInfo("dfd", "deep-feature distance", "", False, "dfd", "rgb"),
+)
+METRIC_NAMES = tuple(m.name for m in METRIC_INFO)
 MS_SSIM_MIN_SIDE = 161
 _LUMA = np.array([0.299, 0.587, 0.114])
 

@@ -12,6 +12,8 @@ import pathlib
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .metrics import METRIC_NAMES
+
 IMAGES = pa.schema(
     [
         ("dataset", pa.string()),
@@ -91,13 +93,7 @@ METRICS = pa.schema(
         ("param", pa.string()),
         ("artifact_sha256", pa.string()),
         ("source_sha256", pa.string()),
-        ("psnr", pa.float64()),
-        ("ssim", pa.float64()),
-        ("ms_ssim", pa.float64()),
-        ("psnr_y", pa.float64()),
-        ("ssim_y", pa.float64()),
-        ("lpips", pa.float64()),
-        ("dfd", pa.float64()),
+        *((name, pa.float64()) for name in METRIC_NAMES),
         ("status", pa.string()),
         ("error", pa.string()),
     ]
