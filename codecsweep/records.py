@@ -49,6 +49,8 @@ VARIANTS = pa.schema(
         ("height", pa.int32()),
         ("artifact_sha256", pa.string()),
         ("bytes", pa.int64()),
+        ("payload_bytes", pa.int64()),
+        ("duplicate_of", pa.string()),
         ("bpp", pa.float64()),
         ("cr_raw", pa.float64()),
         ("cr_source", pa.float64()),

@@ -18,9 +18,10 @@ from functools import cache
 import numpy as np
 
 from . import records
-from .cache import Cache, CacheWriteError, make_key
+from .cache import Cache, CacheWriteError
 from .codecs import get_encoder
-from .images import NORMALIZATION_VERSION, UPSCALE_FILTER, Limits, load_source, prepare, to_source_geometry
+from .images import Limits, load_source, prepare, to_source_geometry
+from .keys import artifact_key, metric_key, pixel_metrics_id, prediction_key
 
 log = logging.getLogger("codecsweep")
 
@@ -71,22 +72,6 @@ def grid_points(encoder_grid: dict, scales: list, colors: list) -> list[tuple[fl
     enc = get_encoder(encoder_grid["encoder"])
     params = [enc.canonical_param(p) for p in encoder_grid["params"]]
     return [(float(s), c, p, i) for s in scales for c in colors for i, p in enumerate(params)]
-
-
-def artifact_key(source_sha256: str, encoder: str, codec_version: str, scale: float, color: str, param: str) -> str:
-    enc = get_encoder(encoder)
-    return make_key(
-        "artifact",
-        source=source_sha256,
-        normalization=NORMALIZATION_VERSION,
-        downscale="lanczos",
-        encoder=encoder,
-        codec_version=codec_version,
-        settings=enc.settings,
-        scale=scale,
-        color=color,
-        param=param,
-    )
 
 
 @cache
@@ -156,7 +141,7 @@ def encode_shard(
             entry = cache.get("artifact", key)
             if entry is not None:
                 stats.served += 1
-                sha, size, meta = entry.blob, len(entry.data), entry.meta
+                sha, data, meta = entry.blob, entry.data, entry.meta
             else:
                 try:
                     if source is None:
@@ -180,11 +165,12 @@ def encode_shard(
                     rows.append(row)
                     continue
                 sha = cache.put("artifact", key, data, meta)
-                size = len(data)
                 stats.computed += 1
+            size = len(data)
             row.update(
                 artifact_sha256=sha,
                 bytes=size,
+                payload_bytes=enc.payload_bytes(data),
                 width=meta["width"],
                 height=meta["height"],
                 encode_ms=meta["encode_ms"],
@@ -193,11 +179,22 @@ def encode_shard(
                 cr_source=img["source_bytes"] / size,
             )
             rows.append(row)
+        _flag_duplicates(rows[-len(points) :])
         progress(n + 1)
     stats.items = len(rows)
     records.write(rows, records.VARIANTS, out)
     stats.finish(cache, stats_out)
     return stats
+
+
+def _flag_duplicates(image_rows: list[dict]) -> None:
+    """``duplicate_of``: the first parameter (grid order) of the same image, scale and color
+    whose file is byte-identical (e.g. JPEG 2000 layer lists that reach the same rate)."""
+    first: dict = {}
+    for row in image_rows:
+        if row["status"] == "ok":
+            same = first.setdefault((row["scale"], row["color"], row["artifact_sha256"]), row["param"])
+            row["duplicate_of"] = same if same != row["param"] else None
 
 
 def _artifact_image(cache: Cache, row: dict):
@@ -206,13 +203,6 @@ def _artifact_image(cache: Cache, row: dict):
 
 
 # -- classify ------------------------------------------------------------------------------
-
-
-def prediction_key(input_sha256: str, spec, weights_sha256: str, is_original: bool) -> str:
-    fields = dict(input=input_sha256, model=spec.name, weights=weights_sha256, preprocess=spec.preprocess_id)
-    if is_original:
-        fields["normalization"] = NORMALIZATION_VERSION
-    return make_key("prediction", **fields)
 
 
 def _scores(cache: Cache, spec, items: list[dict], load, batch_size: int, threads: int, stats: JobStats, what: str):
@@ -287,7 +277,7 @@ def _fixed_batch_logits(model, xs: list, batch_size: int):
 
 
 def _prediction_row(base: dict, scores, true_class: int | None, original_rank: int | None) -> dict:
-    from .models import rank_of, softmax, top_k
+    from .models import rank_difference, rank_of, softmax, top_k
 
     top5 = top_k(scores, 5)
     probs = softmax(scores)
@@ -306,7 +296,7 @@ def _prediction_row(base: dict, scores, true_class: int | None, original_rank: i
         error=None,
     )
     if original_rank is not None:
-        row.update(original_rank=original_rank, rank_diff=original_rank - rank)
+        row.update(original_rank=original_rank, rank_diff=rank_difference(original_rank, rank))
     return row
 
 
@@ -326,16 +316,17 @@ def classify_shard(
 ) -> JobStats:
     """Predictions for the originals of a shard (no ``variants_path``) or for its variants
     of one encoder (``variants_path`` and the originals' predictions ``originals_path``)."""
-    from .models import get_spec, weights_sha256
+    from .models import get_spec, preprocess_id, weights_sha256
 
     spec, weights = get_spec(model_name), weights_sha256(model_name)
+    preprocessing = preprocess_id(spec)
     cache = Cache(cache_dir)
     images = {r["image_id"]: r for r in shard_images(images_path, shard)}
     rows = []
     if variants_path is None:
         stats = JobStats("classify", dataset, shard, model=model_name)
         items = [
-            dict(img, _key=prediction_key(img["source_sha256"], spec, weights, True), _order=n)
+            dict(img, _key=prediction_key(img["source_sha256"], spec.name, weights, preprocessing, True), _order=n)
             for n, img in enumerate(images.values())
         ]
         load = lambda it: load_source(pathlib.Path(it["source_path"]), limits)[0]  # noqa: E731
@@ -361,7 +352,7 @@ def classify_shard(
         )
         originals = {r["image_id"]: r for r in records.read(originals_path) if r["status"] == "ok"}
         items = [
-            dict(v, _key=prediction_key(v["artifact_sha256"], spec, weights, False), _order=n)
+            dict(v, _key=prediction_key(v["artifact_sha256"], spec.name, weights, preprocessing, False), _order=n)
             for n, v in enumerate(variants)
             if v["image_id"] in originals
         ]
@@ -411,7 +402,7 @@ def measure_shard(
     threads: int = 1,
     limits: Limits = Limits(),
 ) -> JobStats:
-    from .metrics import METRICS_VERSION, DeepFeatureDistance, Lpips, Reference, pixel_metrics
+    from .metrics import DeepFeatureDistance, Lpips, Reference, pixel_metrics
 
     cache = Cache(cache_dir)
     images = {r["image_id"]: r for r in shard_images(images_path, shard)}
@@ -422,7 +413,7 @@ def measure_shard(
     lp = Lpips(lpips_net) if lpips_net else None
     if lp is not None and not lp.available:
         log.warning("LPIPS IS NOT COMPUTED (lpips column null): %s", lp.reason)
-    groups = {"pixel": f"pixel-v{METRICS_VERSION}:upscale-{UPSCALE_FILTER.name.lower()}"}
+    groups = {"pixel": pixel_metrics_id()}
     if dfd:
         groups["dfd"] = dfd.id
     if lp is not None and lp.available:
@@ -439,7 +430,6 @@ def measure_shard(
             src, _ = load_source(pathlib.Path(img["source_path"]), limits)
             arr = np.asarray(src)
             ref_cache[img["image_id"]] = {
-                "pil": src,
                 "ref": Reference(arr),
                 "dfd": dfd.features([src]) if dfd else None,
                 "lpips": lp.tensor(arr) if "lpips" in groups else None,
@@ -457,13 +447,7 @@ def measure_shard(
         try:
             decoded = None
             for group, gid in groups.items():
-                key = make_key(
-                    "metric",
-                    group=gid,
-                    artifact=v["artifact_sha256"],
-                    source=v["source_sha256"],
-                    normalization=NORMALIZATION_VERSION,
-                )
+                key = metric_key(gid, v["artifact_sha256"], v["source_sha256"])
                 entry = cache.get("metric", key)
                 if entry is not None:
                     values.update(json.loads(entry.data))

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from codecsweep.codecs import ENCODERS, Jpeg2000, get_encoder
 from codecsweep.images import prepare
@@ -84,3 +85,65 @@ def test_downscale_then_encode_sizes(small_photo):
     im = prepare(small_photo, 0.125, "rgb")
     assert im.size == (24, 16)
     assert prepare(small_photo, 0.25, "gray").mode == "L"
+
+
+def _image_with_metadata(im):
+    """``im`` carrying an ICC profile, Exif, XMP and a comment, as a camera file would."""
+    from PIL import ImageCms
+
+    tagged = im.copy()
+    exif = Image.Exif()
+    exif[0x010F] = "CameraMaker"  # Make
+    exif[0x0131] = "codecsweep-test-software"  # Software
+    tagged.info.update(
+        icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
+        exif=exif.tobytes(),
+        xmp=b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/>codecsweep-xmp-marker</x:xmpmeta>',
+        comment=b"codecsweep-comment-marker",
+    )
+    return tagged
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+@pytest.mark.parametrize("color", ["rgb", "gray"])
+def test_variants_carry_no_source_metadata(name, color, small_photo):
+    """Same bytes with and without ICC/Exif/XMP/comment on the source; none of it in the file."""
+    enc = get_encoder(name)
+    param = GRID[name][1]
+    clean = prepare(small_photo, 1, color)
+    tagged = _image_with_metadata(clean)
+    data = enc.encode(tagged, param)
+    assert data == enc.encode(clean, param)
+    for marker in (b"CameraMaker", b"codecsweep-test-software", b"codecsweep-xmp-marker", b"codecsweep-comment-marker"):
+        assert marker not in data
+    assert b"Exif\x00\x00" not in data and b"ICC_PROFILE" not in data and b"prof" not in data
+    assert tagged.info, "the caller's image must not be modified"
+
+
+@pytest.mark.parametrize("qp", [30, 40, 51])
+@pytest.mark.parametrize("color", ["rgb", "gray"])
+def test_hevc_slice_qp_read_from_the_bitstream_is_the_grid_qp(qp, color, small_photo):
+    from hevc_bitstream import slice_qps
+
+    data = get_encoder("hevc").encode(prepare(small_photo, 1, color), str(qp))
+    assert slice_qps(data) == [qp]
+
+
+def test_payload_bytes_count_the_codec_data_only(small_photo):
+    from hevc_bitstream import slice_nals
+
+    jpeg = get_encoder("jpeg").encode(small_photo, "20")
+    # One baseline scan: the payload runs from the end of the SOS header to the EOI marker.
+    sos = jpeg.index(b"\xff\xda")
+    sos_end = sos + 2 + int.from_bytes(jpeg[sos + 2 : sos + 4], "big")
+    assert get_encoder("jpeg").payload_bytes(jpeg) == len(jpeg) - sos_end - 2
+    hevc = get_encoder("hevc").encode(small_photo, "35")
+    assert get_encoder("hevc").payload_bytes(hevc) == sum(4 + len(n) for n in slice_nals(hevc))
+    j2k = get_encoder("jpeg2000").encode(small_photo, "50")
+    sod = j2k.index(b"\xff\x93")  # one tile: its data runs from after SOD to EOC
+    assert get_encoder("jpeg2000").payload_bytes(j2k) == len(j2k) - sod - 2 - 2
+    webp = get_encoder("webp").encode(small_photo, "30")
+    assert get_encoder("webp").payload_bytes(webp) == len(webp) - 20  # RIFF(12) + chunk header(8), even size
+    for name in ("jpeg", "hevc", "jpeg2000", "webp", "avif"):
+        data = get_encoder(name).encode(small_photo, GRID[name][0])
+        assert 0 < get_encoder(name).payload_bytes(data) < len(data)

@@ -29,12 +29,58 @@ def test_imagenet_classes():
         models.wnid_index("n99999999")
 
 
-def test_preprocess_shape_and_normalization(photo):
+def _keys_cubic(t: float, a: float = -0.5) -> float:
+    t = abs(t)
+    if t <= 1:
+        return (a + 2) * t**3 - (a + 3) * t**2 + 1
+    return a * t**3 - 5 * a * t**2 + 8 * a * t - 4 * a if t < 2 else 0.0
+
+
+def test_efficientnet_lite_preprocessing_is_the_tensorflow_reference(photo):
+    """Hand-written per pixel from the TF reference (tensorflow/tpu efficientnet preprocessing.py):
+    crop 224/256 of the shorter side at ((h - crop + 1) // 2, (w - crop + 1) // 2), bicubic to 224
+    (Keys a=-0.5, half-pixel centers, out-of-image taps dropped and weights renormalized),
+    then (x - 127) / 128, unclipped."""
     spec = models.get_spec("efficientnet_lite0")
     x = models.preprocess(spec, photo)
     assert x.shape == (3, 224, 224) and x.dtype == np.float32
-    assert -1.0 <= x.min() and x.max() <= 1.0  # (v - 127) / 128 for v in 0..255
+    arr = np.asarray(photo, dtype=np.float64)  # 400 x 600
+    crop = int(224 / 256 * 400)
+    assert crop == 350
+    top, left = (400 - crop + 1) // 2, (600 - crop + 1) // 2
+    region = arr[top : top + crop, left : left + crop]
+    scale = crop / 224
+
+    def taps(o):
+        c = (o + 0.5) * scale - 0.5
+        ws = [(i, _keys_cubic(c - i)) for i in range(int(np.floor(c)) - 1, int(np.floor(c)) + 3) if 0 <= i < crop]
+        total = sum(w for _, w in ws)
+        return [(i, w / total) for i, w in ws]
+
+    rng = np.random.default_rng(0)
+    for oy, ox in [(0, 0), (223, 223), (0, 223), (111, 112)] + [tuple(p) for p in rng.integers(0, 224, (60, 2))]:
+        ref = sum(wy * wx * region[iy, ix] for iy, wy in taps(oy) for ix, wx in taps(ox))
+        np.testing.assert_allclose(x[:, oy, ox], (ref - 127) / 128, atol=2e-5)
     assert models.preprocess(models.get_spec("efficientnet_lite2"), photo).shape == (3, 260, 260)
+
+
+def test_torchvision_preprocessing_is_the_weights_own_transform(photo):
+    """IMAGENET1K_V1's documented evaluation: resize shorter side to 256 (bilinear, antialias),
+    center crop 224, ImageNet mean/std; written out by hand with torchvision.transforms."""
+    from torchvision import transforms as T
+
+    reference = T.Compose(
+        [
+            T.Resize(256, interpolation=T.InterpolationMode.BILINEAR, antialias=True),
+            T.CenterCrop(224),
+            T.ToTensor(),
+            T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+        ]
+    )
+    for name in ("resnet50", "alexnet"):
+        x = models.preprocess(models.get_spec(name), photo)
+        np.testing.assert_allclose(x, reference(photo).numpy(), atol=1e-6)
+    assert "v2:torchvision:" in models.preprocess_id(models.get_spec("resnet50"))
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +122,12 @@ def test_bf16_is_a_separate_model_close_to_fp32(default_photos):
     assert bf16.spec.precision == "bf16" and bf16.weights_sha256 == fp32.weights_sha256
     batch = np.stack([models.preprocess(fp32.spec, im) for im in default_photos.values()])
     a, b = models.logits(fp32, batch), models.logits(bf16, batch)
-    assert [models.top_k(x, 1) for x in a] == [models.top_k(x, 1) for x in b]
+    # Same top-1 wherever fp32 is not a near tie (grace_hopper: mortarboard vs academic gown).
+    for x, y in zip(a, b):
+        first, second = np.sort(x)[-2:][::-1]
+        if first - second > 0.5:
+            assert models.top_k(x, 1) == models.top_k(y, 1)
+        assert models.top_k(x, 1)[0] in models.top_k(y, 3)
     assert np.abs(a - b).max() < 1.0 and not np.array_equal(a, b)
 
 

@@ -1,0 +1,88 @@
+"""Every cache key recipe, and the version of every computation a key depends on.
+
+A key is the sha256 of a canonical JSON of everything a result depends on (content only,
+never a path or a time). Each field below is derived from the constant the computation
+itself uses (the filters, the settings dict an encoder passes to its codec, the versions
+here), so a change there changes the key: no second copy of a fact to keep in step.
+
+Bump a version when the code it names changes its output; every affected result is then
+recomputed (and only those). ``tests/test_keys.py`` pins the exact keys, so any change to a
+recipe is a deliberate test edit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+#: The meaning of keys as a whole (field names, canonical JSON).
+KEY_SCHEMA = 1
+#: ``images.load_source``: how a source becomes canonical 8-bit RGB.
+NORMALIZATION_VERSION = 1
+#: ``codecs.Encoder.encode``: 2 = the source's metadata is dropped before encoding.
+ENCODE_VERSION = 2
+#: ``models.preprocess``: 2 = each model family's reference evaluation transform.
+PREPROCESS_VERSION = 2
+#: ``metrics.pixel_metrics`` (PSNR, SSIM, MS-SSIM, luma variants).
+PIXEL_METRICS_VERSION = 1
+#: ``metrics.DeepFeatureDistance``.
+DFD_VERSION = 1
+#: ``metrics.Lpips`` (the lpips package's 0.1 linear layers).
+LPIPS_VERSION = "0.1"
+
+
+def make_key(kind: str, **fields) -> str:
+    """Cache key: sha256 of the canonical JSON of ``kind`` and ``fields``."""
+    doc = {"kind": kind, "key_schema": KEY_SCHEMA, **fields}
+    canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def artifact_key(source_sha256: str, encoder: str, codec_version: str, scale: float, color: str, param: str) -> str:
+    """An encoded variant: the source's bytes, how it was normalized and scaled, the codec
+    build, every codec setting and the grid parameter."""
+    from .codecs import get_encoder
+    from .images import DOWNSCALE_FILTER
+
+    return make_key(
+        "artifact",
+        source=source_sha256,
+        normalization=NORMALIZATION_VERSION,
+        encode=ENCODE_VERSION,
+        downscale=DOWNSCALE_FILTER.name.lower(),
+        encoder=encoder,
+        codec_version=codec_version,
+        settings=get_encoder(encoder).settings,
+        scale=scale,
+        color=color,
+        param=param,
+    )
+
+
+def prediction_key(input_sha256: str, model: str, weights_sha256: str, preprocess_id: str, is_original: bool) -> str:
+    """Class scores of one input (an artifact, or a source: then its normalization counts)."""
+    fields = dict(input=input_sha256, model=model, weights=weights_sha256, preprocess=preprocess_id)
+    if is_original:
+        fields["normalization"] = NORMALIZATION_VERSION
+    return make_key("prediction", **fields)
+
+
+def pixel_metrics_id() -> str:
+    from .images import UPSCALE_FILTER
+
+    return f"pixel-v{PIXEL_METRICS_VERSION}:upscale-{UPSCALE_FILTER.name.lower()}"
+
+
+def dfd_id(model: str, weights_sha256: str, preprocess_id: str) -> str:
+    return f"dfd-v{DFD_VERSION}:{model}:{weights_sha256[:16]}:{preprocess_id}"
+
+
+def lpips_id(net: str, weights_sha256: str | None) -> str:
+    return f"lpips-{LPIPS_VERSION}:{net}:{weights_sha256[:16] if weights_sha256 else 'unavailable'}"
+
+
+def metric_key(group_id: str, artifact_sha256: str, source_sha256: str) -> str:
+    """One metric group (``*_id`` above) of a variant against its source."""
+    return make_key(
+        "metric", group=group_id, artifact=artifact_sha256, source=source_sha256, normalization=NORMALIZATION_VERSION
+    )
