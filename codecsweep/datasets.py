@@ -18,6 +18,7 @@ import logging
 import pathlib
 import shutil
 
+from . import records
 from .cache import sha256_file
 from .images import BadImage, Limits, load_source, shard_of
 from .models import imagenet_classes, wnid_index
@@ -134,18 +135,16 @@ def ingest(name: str, spec: dict, limits: Limits) -> list[dict]:
     rows = []
     for e in list_entries(spec):
         path = e["path"]
-        row = {
-            "dataset": name,
-            "image_id": e["image_id"],
-            "source_path": str(path),
-            "shard": shard_of(e["image_id"], spec["shards"]),
-            "label_wnid": e["label_wnid"],
-            "label": None,
-            "label_name": None,
-            "status": "ok",
-            "error": None,
-            "label_source": "annotated" if e["label_wnid"] else "pseudo",
-        }
+        row = records.new_row(
+            records.IMAGES,
+            dataset=name,
+            image_id=e["image_id"],
+            source_path=str(path),
+            shard=shard_of(e["image_id"], spec["shards"]),
+            label_wnid=e["label_wnid"],
+            status="ok",
+            label_source="annotated" if e["label_wnid"] else "pseudo",
+        )
         try:
             if e["label_wnid"]:
                 row["label"] = wnid_index(e["label_wnid"])

@@ -118,8 +118,34 @@ RUNSTATS = pa.schema(
 )
 
 
+class SchemaError(ValueError):
+    """A row whose columns are not exactly the table's: a column forgotten in a schema (or in a
+    writer) fails loudly instead of vanishing from the Parquet."""
+
+
+def new_row(schema: pa.Schema, **values) -> dict:
+    """A row of ``schema`` with every column present (null unless given)."""
+    unknown = set(values) - set(schema.names)
+    if unknown:
+        raise SchemaError(f"not columns of the table: {', '.join(sorted(unknown))}")
+    return {name: values.get(name) for name in schema.names}
+
+
+def check_columns(rows: list[dict], schema: pa.Schema) -> None:
+    expected = set(schema.names)
+    for row in rows:
+        if row.keys() != expected:
+            unknown, missing = sorted(row.keys() - expected), sorted(expected - row.keys())
+            raise SchemaError(
+                f"row columns differ from the schema: unknown {unknown or 'none'}, missing {missing or 'none'} "
+                f"(add a new column to records.py, or start rows from records.new_row)"
+            )
+
+
 def write(rows: list[dict], schema: pa.Schema, path: str | os.PathLike) -> None:
-    """Write rows as one Parquet file, atomically (temp file + rename)."""
+    """Write rows as one Parquet file, atomically (temp file + rename). Every row must have
+    exactly the schema's columns (``SchemaError`` otherwise)."""
+    check_columns(rows, schema)
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist(rows, schema=schema)

@@ -125,19 +125,19 @@ def encode_shard(
         raw_bits = img["width"] * img["height"] * 3 * 8
         for scale, color, param, param_index in points:
             key = artifact_key(img["source_sha256"], name, version, scale, color, param)
-            row = {
-                "dataset": dataset,
-                "image_id": img["image_id"],
-                "source_sha256": img["source_sha256"],
-                "encoder": name,
-                "codec_version": version,
-                "scale": scale,
-                "color": color,
-                "param": param,
-                "param_index": param_index,
-                "status": "ok",
-                "error": None,
-            }
+            row = records.new_row(
+                records.VARIANTS,
+                dataset=dataset,
+                image_id=img["image_id"],
+                source_sha256=img["source_sha256"],
+                encoder=name,
+                codec_version=version,
+                scale=scale,
+                color=color,
+                param=param,
+                param_index=param_index,
+                status="ok",
+            )
             entry = cache.get("artifact", key)
             if entry is not None:
                 stats.served += 1
@@ -331,14 +331,14 @@ def classify_shard(
         ]
         load = lambda it: load_source(pathlib.Path(it["source_path"]), limits)[0]  # noqa: E731
         for it, scores, err in _scores(cache, spec, items, load, batch_size, threads, stats, "classify originals"):
-            base = {
-                "dataset": dataset,
-                "image_id": it["image_id"],
-                "model": model_name,
-                "encoder": None,
-                "label_source": it["label_source"],
-                "_order": it["_order"],
-            }
+            base = records.new_row(
+                records.PREDICTIONS,
+                dataset=dataset,
+                image_id=it["image_id"],
+                model=model_name,
+                label_source=it["label_source"],
+            )
+            base["_order"] = it["_order"]
             rows.append(
                 _prediction_row(base, scores, it["label"], None)
                 if err is None
@@ -367,8 +367,13 @@ def classify_shard(
             f"classify {stats.encoder} variants",
         ):
             orig = originals[it["image_id"]]
-            base = {k: it[k] for k in ("dataset", "image_id", "encoder", "scale", "color", "param", "artifact_sha256")}
-            base.update(model=model_name, label_source=orig["label_source"], _order=it["_order"])
+            base = records.new_row(
+                records.PREDICTIONS,
+                **{k: it[k] for k in ("dataset", "image_id", "encoder", "scale", "color", "param", "artifact_sha256")},
+                model=model_name,
+                label_source=orig["label_source"],
+            )
+            base["_order"] = it["_order"]
             row = (
                 _prediction_row(base, scores, orig["true_class"], orig["true_rank"])
                 if err is None
@@ -438,11 +443,23 @@ def measure_shard(
 
     for n, v in enumerate(variants):
         img = images[v["image_id"]]
-        row = {
-            k: v[k]
-            for k in ("dataset", "image_id", "encoder", "scale", "color", "param", "artifact_sha256", "source_sha256")
-        }
-        row.update(status="ok", error=None, lpips=None, dfd=None)
+        row = records.new_row(
+            records.METRICS,
+            **{
+                k: v[k]
+                for k in (
+                    "dataset",
+                    "image_id",
+                    "encoder",
+                    "scale",
+                    "color",
+                    "param",
+                    "artifact_sha256",
+                    "source_sha256",
+                )
+            },
+            status="ok",
+        )
         values, computed = {}, False
         try:
             decoded = None

@@ -1,0 +1,64 @@
+"""Golden cache keys. A failure here means a key recipe, a version or an encoder's settings
+changed: every cache recomputes what depends on it. Update the pinned value on purpose and
+say so in the commit message ("caches recompute: ...")."""
+
+from codecsweep import keys, models
+from codecsweep.codecs import get_encoder
+
+SOURCE, ARTIFACT, WEIGHTS = "ab" * 32, "cd" * 32, "ef" * 32
+
+
+def test_artifact_keys_are_pinned():
+    assert (
+        keys.artifact_key(SOURCE, "jpeg", "libjpeg-turbo 3.1.0 (Pillow 13.0.0)", 0.5, "gray", "20")
+        == "4286a61ba002c13dcd34f08604a1938667091980965b933cecea035d9bb8cb84"
+    )
+    assert (
+        keys.artifact_key(SOURCE, "hevc", "x265 (libheif)", 1.0, "rgb", "35")
+        == "42acba037a26211bea916caf178562ce5e2246870f5f90a79c1f4f4426e834f1"
+    )
+
+
+def test_prediction_key_and_preprocessing_id_are_pinned():
+    lite = models.preprocess_id(models.get_spec("efficientnet_lite0"))
+    assert lite == "v2:tf-center-crop224/256:tf-bicubic-halfpixel:mean127.0:std128.0"
+    assert (
+        keys.prediction_key(ARTIFACT, "efficientnet_lite0", WEIGHTS, lite, False)
+        == "230c075f62cb145fb4fba55fb62056a567ba0ebbdaa8d01b3eb1006268ad00b3"
+    )
+
+
+def test_metric_key_is_pinned():
+    assert keys.pixel_metrics_id() == "pixel-v1:upscale-bicubic"
+    assert (
+        keys.metric_key(keys.pixel_metrics_id(), ARTIFACT, SOURCE)
+        == "97f9bf41fecaa41ef84ff463ce099f58a6402eeebb42833818643a54bb14f74e"
+    )
+
+
+def test_every_field_changes_the_key(monkeypatch):
+    base = keys.artifact_key(SOURCE, "jpeg", "v", 1.0, "rgb", "20")
+    variants = [
+        keys.artifact_key("00" * 32, "jpeg", "v", 1.0, "rgb", "20"),
+        keys.artifact_key(SOURCE, "jpeg", "v2", 1.0, "rgb", "20"),
+        keys.artifact_key(SOURCE, "jpeg", "v", 0.5, "rgb", "20"),
+        keys.artifact_key(SOURCE, "jpeg", "v", 1.0, "gray", "20"),
+        keys.artifact_key(SOURCE, "jpeg", "v", 1.0, "rgb", "21"),
+    ]
+    assert len({base, *variants}) == 6
+    # The settings the codec receives are the ones hashed: change one, the key follows.
+    monkeypatch.setattr(type(get_encoder("jpeg")), "settings", {**get_encoder("jpeg").settings, "optimize": True})
+    assert keys.artifact_key(SOURCE, "jpeg", "v", 1.0, "rgb", "20") != base
+    monkeypatch.undo()
+    monkeypatch.setattr(keys, "ENCODE_VERSION", keys.ENCODE_VERSION + 1)
+    assert keys.artifact_key(SOURCE, "jpeg", "v", 1.0, "rgb", "20") != base
+    monkeypatch.undo()
+    assert keys.artifact_key(SOURCE, "jpeg", "v", 1.0, "rgb", "20") == base
+
+
+def test_a_changed_setting_changes_the_bytes_too(small_photo, monkeypatch):
+    """The other half of the promise: what is hashed is what the codec gets."""
+    jpeg = get_encoder("jpeg")
+    plain = jpeg.encode(small_photo, "30")
+    monkeypatch.setattr(type(jpeg), "settings", {**jpeg.settings, "optimize": True})
+    assert len(jpeg.encode(small_photo, "30")) < len(plain)

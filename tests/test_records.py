@@ -1,0 +1,30 @@
+"""The Parquet writer refuses rows whose columns are not exactly the table's."""
+
+import pyarrow.parquet as pq
+import pytest
+
+from codecsweep import records
+
+
+def test_unknown_column_is_an_error(tmp_path):
+    row = records.new_row(records.RUNSTATS, stage="encode", dataset="d", shard=0)
+    row["new_metric_nobody_declared"] = 1.0
+    with pytest.raises(records.SchemaError, match="unknown \\['new_metric_nobody_declared'\\]"):
+        records.write([row], records.RUNSTATS, tmp_path / "t.parquet")
+    assert not (tmp_path / "t.parquet").exists()
+
+
+def test_missing_column_is_an_error(tmp_path):
+    row = records.new_row(records.RUNSTATS, stage="encode")
+    del row["wall_s"]
+    with pytest.raises(records.SchemaError, match="missing \\['wall_s'\\]"):
+        records.write([row], records.RUNSTATS, tmp_path / "t.parquet")
+
+
+def test_new_row_names_unknown_columns_and_fills_nulls(tmp_path):
+    with pytest.raises(records.SchemaError, match="not columns of the table: psnr_typo"):
+        records.new_row(records.METRICS, psnr_typo=1.0)
+    row = records.new_row(records.METRICS, dataset="d", image_id="i", psnr=31.5)
+    records.write([row], records.METRICS, tmp_path / "m.parquet")
+    back = pq.read_table(tmp_path / "m.parquet").to_pylist()
+    assert back == [dict(row)] and back[0]["ssim"] is None and back[0]["psnr"] == 31.5
