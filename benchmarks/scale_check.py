@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import pathlib
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ import time
 
 import yaml
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
+from codecsweep.project import copy_workflow
 
 
 def main() -> int:
@@ -33,17 +32,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="codecsweep-scale-") as tmp:
         root = pathlib.Path(tmp)
-        for rel in (
-            "Snakefile",
-            "rules",
-            "workflow_scripts",
-            "envs",
-            "config/schema.yaml",
-            "config/grids",
-            "reports/sql",
-        ):
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            (shutil.copytree if (REPO / rel).is_dir() else shutil.copy)(REPO / rel, root / rel)
+        copy_workflow(root)
         sheet = root / "config/imagenet_val.tsv"
         sheet.write_text(
             "image_id\tpath\tlabel_wnid\n"

@@ -83,15 +83,15 @@ def test_codec_version_change_recomputes_exactly_its_artifacts(study, monkeypatc
 
 
 def test_codec_refusal_is_recorded_not_fatal(study):
-    """HEVC cannot encode the 1x1 image a 7x7 source becomes at scale 1/8."""
-    stats = encode(study, "hevc", ["35"])
-    rows = {(r["image_id"], r["scale"]): r for r in records.read(study / "v-hevc.parquet")}
-    assert rows["a", 1.0]["status"] == "ok" and rows["tiny", 1.0]["status"] == "ok"
+    """OpenJPEG refuses the 1x1 image a 7x7 source becomes at scale 1/8 (6 resolution levels
+    need a larger tile): that variant is an error row with the codec's message, the rest is ok."""
+    stats = encode(study, "jpeg2000", ["50"])
+    rows = {(r["image_id"], r["scale"]): r for r in records.read(study / "v-jpeg2000.parquet")}
+    assert [rows[k]["status"] for k in [("a", 1.0), ("a", 0.125), ("tiny", 1.0)]] == ["ok", "ok", "ok"]
     tiny = rows["tiny", 0.125]
-    if tiny["status"] == "error":
-        assert tiny["error"] and tiny["artifact_sha256"] is None and stats.failed == 1
-    else:  # the codec padded it: then it decodes to 1x1
-        assert (tiny["width"], tiny["height"]) == (1, 1)
+    assert tiny["status"] == "error" and tiny["artifact_sha256"] is None and tiny["bytes"] is None
+    assert "Number of resolutions is too high" in tiny["error"]
+    assert (stats.failed, stats.computed) == (1, 3)
 
 
 def test_weights_change_reclassifies_exactly_the_dependent_entries(study, monkeypatch):
@@ -188,3 +188,15 @@ def test_disk_full_fails_clearly_and_leaves_no_partial_entry(study, tiny_disk):
     assert list((tiny_disk / "tmp").iterdir()) == []  # the failed write's temporary file is gone
     assert cache.verify() == []  # what did get written is complete and verified
     assert not (study / "v.parquet").exists()
+
+
+def test_a_crashing_job_writes_its_traceback_to_its_log(tmp_path):
+    import subprocess
+    import sys
+
+    log_file = tmp_path / "logs/job.log"
+    code = f"from codecsweep.stages import setup_logging; setup_logging({str(log_file)!r}); raise ValueError('boom')"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 1
+    text = log_file.read_text()
+    assert "job failed: ValueError: boom" in text and "Traceback (most recent call last)" in text

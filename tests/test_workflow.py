@@ -4,7 +4,6 @@ Tiny study: 2 images (240 px wide), scales 1 and 1/2, RGB, 2 parameters per enco
 -> 4 variants per image and encoder. Counts below are computed by hand from that.
 """
 
-import math
 import shutil
 import time
 
@@ -82,14 +81,15 @@ def test_cold_run_tables_and_report(project):
 
 
 def test_metrics_null_lpips_is_explained(project):
+    """The projects run with an empty TORCH_HOME (tests/workflow.py): no AlexNet weights, so
+    LPIPS is null everywhere and the log says which file is missing; dfd is computed."""
     log = next((project.root / "logs/measure").rglob("*.log")).read_text()
+    assert "LPIPS IS NOT COMPUTED" in log and "alexnet-owt-7be5be79.pth" in log
     rows = duckdb.execute(
-        f"SELECT count(*) FILTER (lpips IS NULL), count(*) FILTER (dfd > 0) "
+        f"SELECT count(*), count(*) FILTER (lpips IS NULL), count(*) FILTER (dfd > 0) "
         f"FROM read_parquet('{project.root}/results/metrics/**/*.parquet')"
     ).fetchone()
-    if "LPIPS IS NOT COMPUTED" in log:
-        assert "alexnet-owt-7be5be79.pth" in log and rows[0] == 16
-    assert rows[1] == 16
+    assert rows[0] >= 16 and rows[0] == rows[1] == rows[2]
 
 
 def test_noop_rerun_computes_nothing(project):
@@ -99,11 +99,14 @@ def test_noop_rerun_computes_nothing(project):
 
 
 def test_results_deleted_rebuilds_from_cache(project):
+    project.run()  # whatever earlier tests changed is computed first
     before = {t: project.table(t) for t in ("variants", "predictions", "metrics")}
+    n_variants = len(before["variants"])
     shutil.rmtree(project.root / "results")
     stats = project.run()
     assert computed(stats, "") == 0
-    assert served(stats, "encode") == 16 and served(stats, "classify") == 18 and served(stats, "measure") == 16
+    assert served(stats, "encode") == n_variants == served(stats, "measure")
+    assert served(stats, "classify") == len(before["predictions"])
     after = {t: project.table(t, drop=()) for t in ("variants", "predictions", "metrics")}
     assert {t: project.table(t) for t in after} == before
     # encode_ms comes from the cache too: the rebuilt table is identical, timing included.
@@ -114,47 +117,55 @@ def test_renamed_image_is_not_reencoded(project):
     project.sheet_rows = [r if r[0] != "coffee" else ("coffee", "espresso photo.png", r[2]) for r in project.sheet_rows]
     project.write_sheet()
     stats = project.run()
-    assert computed(stats, "") == 0 and served(stats, "encode") == 16
+    assert computed(stats, "") == 0 and served(stats, "encode") == len(project.table("variants"))
 
 
 def test_added_image_encodes_only_its_variants(project):
+    project.run()
+    served_before = len(project.table("variants"))
     project.add_image("grace_hopper")
     stats = project.run()
     assert computed(stats, "encode:jpeg") == PER_IMAGE and computed(stats, "encode:hevc") == PER_IMAGE
-    assert served(stats, "encode") == 16
+    assert served(stats, "encode") == served_before
     assert computed(stats, "classify:efficientnet_lite0:original") == 1
     assert computed(stats, "measure") == 2 * PER_IMAGE
 
 
 def test_added_encoder_encodes_only_its_variants(project):
+    project.run()
+    n = len(project.sheet_rows) * PER_IMAGE
     project.config["encoders"].append("webp")
     project.write_config()
     stats = project.run()
-    assert computed(stats, "encode:webp") == 3 * PER_IMAGE
+    assert computed(stats, "encode:webp") == n
     assert computed(stats, "encode:jpeg") == computed(stats, "encode:hevc") == 0
-    assert computed(stats, "classify") == 3 * PER_IMAGE and computed(stats, "measure") == 3 * PER_IMAGE
+    assert computed(stats, "classify") == n and computed(stats, "measure") == n
     assert "webp" in (project.root / "reports/tables/headline.csv").read_text()
 
 
 def test_added_model_only_classifies(project):
+    project.run()
+    images, variants = len(project.sheet_rows), len(project.table("variants"))
     project.config["models"].append("efficientnet_lite1")
     project.write_config()
     stats = project.run()
     assert computed(stats, "encode") == 0 and computed(stats, "measure") == 0
-    assert computed(stats, "classify:efficientnet_lite1:original") == 3
-    assert computed(stats, "classify:efficientnet_lite1") == 3 + 3 * 3 * PER_IMAGE
+    assert computed(stats, "classify:efficientnet_lite1:original") == images
+    assert computed(stats, "classify:efficientnet_lite1") == images + variants
     assert computed(stats, "classify:efficientnet_lite0") == 0
     assert "efficientnet_lite1" in (project.root / "reports/tables/param_table.csv").read_text()
 
 
 def test_added_grid_value_encodes_only_it(project):
+    project.run()
+    images, jpeg_before = len(project.sheet_rows), len(project.table("variants")) // len(project.config["encoders"])
     grid = project.root / "config/grids/tiny.yaml"
     doc = yaml.safe_load(grid.read_text())
     doc["encoders"]["jpeg"].append(30)
     grid.write_text(yaml.safe_dump(doc))
     stats = project.run()
-    assert computed(stats, "encode:jpeg") == 3 * 2  # 3 images x 2 scales x quality 30
-    assert served(stats, "encode:jpeg") == 3 * PER_IMAGE
+    assert computed(stats, "encode:jpeg") == images * 2  # every image x 2 scales x quality 30
+    assert served(stats, "encode:jpeg") == jpeg_before
     assert computed(stats, "encode:hevc") == computed(stats, "encode:webp") == 0
 
 
@@ -183,13 +194,13 @@ def test_corrupt_blob_is_detected_and_recomputed(project, shared_cache):
 def test_kill_and_resume_matches_an_uninterrupted_run_in_another_cache(project, tmp_path):
     """SIGKILL at two points of a cold run in a separate cache; the resumed run's tables
     equal the uninterrupted run's (also: two cold runs in separate caches agree)."""
+    project.run()  # the reference: the shared project as earlier tests left it, complete
     cache_dir = tmp_path / "cache2"
-    other = Project(
-        tmp_path / "study", cache_dir, images=("chelsea", "coffee", "grace_hopper"), encoders=("jpeg", "hevc", "webp")
-    )
+    other = Project(tmp_path / "study", cache_dir, images=(), encoders=project.config["encoders"])
     other.sheet_rows = project.sheet_rows
     other.write_sheet()
-    shutil.copy(project.root / "data/imgs/espresso photo.png", other.root / "data/imgs/espresso photo.png")
+    for _, file_name, _ in project.sheet_rows:  # the project's images, renamed ones included
+        shutil.copy(project.root / "data/imgs" / file_name, other.root / "data/imgs" / file_name)
     other.config["models"] = project.config["models"]
     other.write_config()
     shutil.copy(project.root / "config/grids/tiny.yaml", other.root / "config/grids/tiny.yaml")
@@ -222,7 +233,8 @@ def test_two_runs_sharing_one_cache_at_once(tmp_path):
     assert Cache(cache_dir).verify() == []
     stats = a.run("--forceall")  # and a rerun of everything is now served entirely by the cache
     assert computed(stats, "") == 0 and served(stats, "encode") == 16
-    assert not math.isnan(a.table("metrics")[0][8])
+    psnr = duckdb.execute(f"SELECT min(psnr) FROM read_parquet('{a.root}/results/metrics/**/*.parquet')").fetchone()[0]
+    assert psnr > 15
 
 
 def test_bad_images_are_listed_and_the_rest_completes(tmp_path):

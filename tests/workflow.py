@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,18 +14,8 @@ import duckdb
 import yaml
 from PIL import Image
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
-WORKFLOW_FILES = [
-    "Snakefile",
-    "rules",
-    "workflow_scripts",
-    "envs",
-    "config/schema.yaml",
-    "config/grids",
-    "reports/sql",
-    "profiles/default",
-    "profiles/slurm",
-]
+from codecsweep.project import copy_workflow
+
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "2"]
 
 TINY_GRID = {
@@ -57,10 +46,11 @@ class Project:
         models=("efficientnet_lite0",),
     ):
         self.root = root
-        for rel in WORKFLOW_FILES:
-            src, dst = REPO / rel, root / rel
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
+        copy_workflow(root)
+        # An empty torch cache: the runs never depend on what the machine happens to hold
+        # (no AlexNet, so LPIPS is null, deterministically; EfficientNet comes from its wheel).
+        (root / "torch-home").mkdir()
+        self.env = {**os.environ, "TORCH_HOME": str(root / "torch-home")}
         (root / "data/imgs").mkdir(parents=True)
         self.sheet_rows = []
         for name in images:
@@ -93,7 +83,7 @@ class Project:
     def run(self, *args, check=True) -> dict:
         """Run Snakemake; return {stage: {computed, served, ...}} summed over the jobs that ran."""
         start = time.time()
-        proc = subprocess.run(SNAKEMAKE + list(args), cwd=self.root, capture_output=True, text=True)
+        proc = subprocess.run(SNAKEMAKE + list(args), cwd=self.root, capture_output=True, text=True, env=self.env)
         if check and proc.returncode != 0:
             raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stderr[-6000:]}")
         self.last = proc
@@ -102,6 +92,7 @@ class Project:
     def start(self, *args) -> subprocess.Popen:
         return subprocess.Popen(
             SNAKEMAKE + list(args),
+            env=self.env,
             cwd=self.root,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
