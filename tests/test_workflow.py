@@ -281,3 +281,13 @@ def test_bad_images_are_listed_and_the_rest_completes(tmp_path):
     assert p.last.returncode != 0
     assert "on_bad_image=fail: 4 bad image(s)" in p.last.stdout + p.last.stderr
     assert not (p.root / "results/variants").exists()
+
+
+def test_snakemake_report_has_the_captions(project):
+    """`snakemake --report` (Snakemake's own HTML report) works on a finished study and carries
+    the workflow description and the outputs' captions."""
+    project.run()
+    project.run("--report", "snakemake-report.html")
+    html = (project.root / "snakemake-report.html").read_text()
+    assert "how hard can images be compressed" in html  # report/workflow.rst
+    assert "The whole report in one page" in html  # report/index.rst, the caption of index.html
