@@ -14,9 +14,7 @@ rule report:
         metrics=per_shard("results/metrics/{dataset}/{encoder}/shard-{shard}.parquet", encoder=STUDY.encoders),
         sql=sorted(str(p) for p in pathlib.Path("reports/sql").glob("*.sql")),
     output:
-        index=report(
-            "reports/index.html", caption="../report/index.rst", category="Summary", labels={"page": "report"}
-        ),
+        index=report("reports/index.html", caption="../report/index.rst", category="Summary", labels={"page": "report"}),
         summary="reports/summary.md",
         tables=directory("reports/tables"),
         figures=report(
