@@ -3,6 +3,7 @@
 from snakemake.utils import min_version, validate
 
 from codecsweep.config import load_study
+from codecsweep.records import remove_damaged
 
 min_version("9.0")
 
@@ -16,6 +17,11 @@ report: "report/workflow.rst"
 validate(config, "config/schema.yaml")
 STUDY = load_study(config)
 DATASETS = list(STUDY.datasets)
+
+# A results file cut short (disk trouble, an interrupted copy) is removed here, so its job
+# reruns (served by the cache, seconds) instead of failing every consumer or being kept.
+for _path, _reason in remove_damaged("results"):
+    logger.warning(f"codecsweep: results file {_path} is damaged ({_reason}): removed, it is rebuilt from the cache")
 
 
 wildcard_constraints:

@@ -156,3 +156,37 @@ def write(rows: list[dict], schema: pa.Schema, path: str | os.PathLike) -> None:
 
 def read(path: str | os.PathLike) -> list[dict]:
     return pq.read_table(path).to_pylist()
+
+
+def parquet_damage(path: str | os.PathLike) -> str | None:
+    """Why a Parquet file cannot be read, from its framing alone (cheap: 12 bytes read), or
+    None. Catches what disk trouble, an interrupted copy or a sync tool leaves: a truncated,
+    empty or overwritten file (the magic bytes at both ends and the footer length)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+            size = f.seek(0, os.SEEK_END)
+            if size < 12:
+                return f"{size} bytes, too short for Parquet"
+            f.seek(size - 8)
+            tail = f.read(8)
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or exc}"
+    if head != b"PAR1" or tail[4:] != b"PAR1":
+        return "no Parquet magic bytes (truncated or overwritten)"
+    if int.from_bytes(tail[:4], "little") > size - 12:
+        return "footer length beyond the file (truncated)"
+    return None
+
+
+def remove_damaged(results_dir: str | os.PathLike) -> list[tuple[str, str]]:
+    """Delete every damaged Parquet file under ``results_dir``, so that Snakemake sees the
+    output missing and reruns its job (which the cache serves in seconds). Returns
+    (path, reason) for each one removed."""
+    removed = []
+    for path in sorted(pathlib.Path(results_dir).rglob("*.parquet")):
+        reason = parquet_damage(path)
+        if reason:
+            path.unlink(missing_ok=True)
+            removed.append((str(path), reason))
+    return removed

@@ -291,3 +291,22 @@ def test_snakemake_report_has_the_captions(project):
     html = (project.root / "snakemake-report.html").read_text()
     assert "how hard can images be compressed" in html  # report/workflow.rst
     assert "The whole report in one page" in html  # report/index.rst, the caption of index.html
+
+
+def test_a_damaged_results_file_is_rebuilt_from_the_cache(project):
+    """A variants Parquet cut in half, its mtime unchanged: the next run notices it at start,
+    rebuilds it (the cache serves every variant) and the tables equal the undamaged ones."""
+    import os
+
+    project.run()
+    before = project.table("variants")
+    path = project.root / "results/variants/t/jpeg/shard-0.parquet"
+    st = path.stat()
+    path.write_bytes(path.read_bytes()[: st.st_size // 2])
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    stats = project.run()
+    assert "results file results/variants/t/jpeg/shard-0.parquet is damaged" in project.last.stderr
+    assert computed(stats, "encode") == 0 and served(stats, "encode:jpeg") == len(before) // len(
+        project.config["encoders"]
+    )
+    assert project.table("variants") == before
