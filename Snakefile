@@ -35,7 +35,6 @@ include: "rules/common.smk"
 include: "rules/datasets.smk"
 include: "rules/encode.smk"
 include: "rules/classify.smk"
-include: "rules/measure.smk"
 include: "rules/report.smk"
 
 

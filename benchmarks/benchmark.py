@@ -72,17 +72,16 @@ def main() -> None:
         except models.MissingWeights as exc:
             print(f"classify {name:28s} skipped: {exc}")
             continue
-        batch = np.stack([models.preprocess(model.spec, photo)] * args.batch)
-        print(
-            f"classify {name:28s} {_rate(lambda m=model, b=batch: models.logits(m, b), args.batch):8.1f} images/s "
-            f"(batch {args.batch}, {model.spec.input_size}px)"
-        )
+        for size in sorted({1, 4, 8, 32, args.batch}):
+            batch = np.stack([models.preprocess(model.spec, photo)] * size)
+            rate = _rate(lambda m=model, b=batch: models.logits(m, b), size)
+            print(f"classify {name:28s} {rate:8.1f} images/s = {1000 / rate:6.1f} ms/image (batch {size})")
 
-    dfd = metrics.DeepFeatureDistance("efficientnet_lite0")
-    ref = dfd.features([photo])
-    print(
-        f"dfd      efficientnet_lite0           {_rate(lambda: dfd.distance(ref, [photo]), 1):8.1f} pairs/s (1 pair/call)"
-    )
+    model = models.load_model("efficientnet_lite0", args.device)
+    batch = np.stack([models.preprocess(model.spec, photo)] * 4)
+    plain = _rate(lambda: models.forward(model, batch), 4)
+    tapped = _rate(lambda: models.forward(model, batch, with_taps=True), 4)
+    print(f"dfd      features from the classifying pass: {1000 / tapped - 1000 / plain:+6.2f} ms/image over classify")
     lp = metrics.Lpips("alex", device=args.device)
     note = ""
     if not lp.available:  # time it anyway: same network, random weights (speed does not depend on them)

@@ -191,7 +191,9 @@ class Jpeg2000(Encoder):
 
     name = "jpeg2000"
     #: glymur.Jp2k keyword arguments; a ``.j2k`` file name makes a bare codestream (no JP2 boxes).
-    settings = {"irreversible": True, "cbsize": [64, 64]}
+    #: ``numres`` is OpenJPEG's default 6 resolution levels, at most: an image needs at least
+    #: 2^(levels - 1) pixels per side, so a small one (a thumbnail at scale 1/8) gets fewer.
+    settings = {"irreversible": True, "cbsize": [64, 64], "numres": 6}
 
     def version(self) -> str:
         g = _glymur()
@@ -212,7 +214,8 @@ class Jpeg2000(Encoder):
 
         g = _glymur()
         ratios = [float(r) for r in param.split(",")]
-        options = dict(self.settings, cbsize=tuple(self.settings["cbsize"]))
+        levels = min(self.settings["numres"], 1 + int(np.log2(min(image.size))))
+        options = dict(self.settings, cbsize=tuple(self.settings["cbsize"]), numres=levels)
         with tempfile.TemporaryDirectory(prefix="codecsweep-j2k-") as tmp:
             path = os.path.join(tmp, "variant.j2k")
             g.Jp2k(path, data=np.asarray(image), cratios=ratios, **options)
@@ -261,7 +264,8 @@ class Hevc(Encoder):
 
     name = "hevc"
     #: pillow-heif ``save`` keyword arguments; ``enc_params`` go to x265 (the QP is added per variant).
-    settings = {"chroma": 420, "enc_params": {"x265:ipratio": "1"}}
+    #: ``pools=1``: one worker thread, as the encode rule declares (same bytes as x265's default pool).
+    settings = {"chroma": 420, "enc_params": {"x265:ipratio": "1", "x265:pools": "1"}}
 
     def version(self) -> str:
         h = _heif()

@@ -25,8 +25,9 @@ ENCODE_VERSION = 2
 PREPROCESS_VERSION = 2
 #: ``metrics.pixel_metrics`` (PSNR, SSIM, MS-SSIM, luma variants).
 PIXEL_METRICS_VERSION = 1
-#: ``metrics.DeepFeatureDistance``.
-DFD_VERSION = 1
+#: ``metrics.DeepFeatureDistance``: 2 = each image as the classifier sees it (coded size), from
+#: the classifying forward pass.
+DFD_VERSION = 2
 #: ``metrics.Lpips`` (the lpips package's 0.1 linear layers).
 LPIPS_VERSION = "0.1"
 

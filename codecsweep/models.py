@@ -277,12 +277,38 @@ def _tf_bicubic_matrix(n_in: int, n_out: int) -> np.ndarray:
 
 def logits(model: LoadedModel, batch: np.ndarray) -> np.ndarray:
     """Class scores (N x 1000, float32) for a preprocessed batch (N x 3 x H x W)."""
+    return forward(model, batch)[0]
+
+
+def stage_taps(model: LoadedModel) -> list[int]:
+    """EfficientNet(-Lite) blocks whose outputs end a resolution stage: the block before each
+    stride-2 block, and the last block (5 taps: 112, 56, 28, 14, 7 px at 224)."""
+    blocks = model.module._blocks
+    taps = [i - 1 for i, b in enumerate(blocks) if i > 0 and b._block_args.stride in (2, [2], [2, 2])]
+    return taps + [len(blocks) - 1]
+
+
+def forward(model: LoadedModel, batch: np.ndarray, with_taps: bool = False):
+    """(logits as N x 1000 float32, per-stage feature maps or None) of one forward pass.
+
+    The features are read off the same pass that classifies (forward hooks on the stage
+    blocks), so a deep-feature distance costs no second run of the network."""
     import torch
 
     dtype = next(model.module.parameters()).dtype
-    with torch.inference_mode():
-        out = model.module(torch.from_numpy(batch).to(model.device, dtype))
-    return out.float().cpu().numpy()
+    taps, hooks = [], []
+    if with_taps:
+        blocks = model.module._blocks
+        hooks = [
+            blocks[i].register_forward_hook(lambda _m, _in, out: taps.append(out.float())) for i in stage_taps(model)
+        ]
+    try:
+        with torch.inference_mode():
+            out = model.module(torch.from_numpy(batch).to(model.device, dtype))
+    finally:
+        for h in hooks:
+            h.remove()
+    return out.float().cpu().numpy(), (taps if with_taps else None)
 
 
 # -- ranking -----------------------------------------------------------------------------

@@ -12,7 +12,6 @@ import logging
 import pathlib
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import cache
 
@@ -42,12 +41,24 @@ class JobStats:
     started: float = field(default_factory=time.perf_counter, repr=False)
 
     def finish(self, cache: Cache, path) -> None:
-        self.corrupt = sum(n for (_, outcome), n in cache.counts.items() if outcome == "corrupt")
+        JobStats.finish_all([self], cache, path)
+
+    @staticmethod
+    def finish_all(all_stats: list[JobStats], cache: Cache, path) -> None:
+        """Write the job's runstats (one row per stage/model it ran) and log each."""
         for problem in cache.problems:
             log.warning("cache: corrupt entry recomputed: %s", problem)
-        row = asdict(self)
-        row["wall_s"] = round(time.perf_counter() - row.pop("started"), 3)
-        records.write([row], records.RUNSTATS, path)
+        rows = []
+        for stats in all_stats:
+            kind = {"encode": "artifact", "classify": "prediction", "measure": "metric"}[stats.stage]
+            stats.corrupt = cache.counts[kind, "corrupt"]
+            row = asdict(stats)
+            row["wall_s"] = round(time.perf_counter() - row.pop("started"), 3)
+            rows.append(row)
+            stats._log(row["wall_s"])
+        records.write(rows, records.RUNSTATS, path)
+
+    def _log(self, wall_s: float) -> None:
         log.info(
             "%s done: %d items, %d computed, %d served from cache, %d corrupt, %d failed, %.1f s",
             self.stage,
@@ -56,7 +67,7 @@ class JobStats:
             self.served,
             self.corrupt,
             self.failed,
-            row["wall_s"],
+            wall_s,
         )
 
 
@@ -203,78 +214,70 @@ def _artifact_image(cache: Cache, row: dict):
     return get_encoder(row["encoder"]).decode(cache.read_blob(row["artifact_sha256"]))
 
 
-# -- classify ------------------------------------------------------------------------------
+# -- classify and measure: one decode and one forward pass per variant ---------------------
 
 
-def _scores(cache: Cache, spec, items: list[dict], load, batch_size: int, threads: int, stats: JobStats, what: str):
-    """Class scores for every item, from the cache or computed in batches.
+class _Net:
+    """One classifier of a job: its prediction key recipe now, the model only once something
+    must be computed (a job the cache serves entirely never imports torch)."""
 
-    ``load(item)`` returns the PIL image to classify. Decoding and preprocessing run in a
-    thread pool (the codecs release the GIL), one batch ahead of the model. Yields
-    (item, scores or None, error): cache hits first, then computed items. The model (and
-    torch) is loaded only when something is missing: a job the cache serves starts fast.
-    """
-    from .models import preprocess
+    def __init__(self, name: str, batch_size: dict | int, threads: int, taps: bool = False):
+        from .models import get_spec, preprocess_id, weights_sha256
 
-    def prep(item):
-        try:
-            return preprocess(spec, load(item)), None
-        except Exception as exc:  # an undecodable variant is recorded, not fatal
-            return None, f"{type(exc).__name__}: {exc}"
+        self.name, self.spec = name, get_spec(name)
+        self.weights, self.preprocessing = weights_sha256(name), preprocess_id(self.spec)
+        self.batch_size, self.threads, self.want_taps = batch_size, threads, taps
+        self._model = None
 
-    misses = []
-    for item in items:
-        entry = cache.get("prediction", item["_key"])
-        if entry is None:
-            misses.append(item)
-        else:
-            stats.served += 1
-            yield item, np.frombuffer(entry.data, dtype="<f4"), None
-    if not misses:
-        return
-    from .models import load_model
+    def key(self, input_sha256: str, is_original: bool) -> str:
+        return prediction_key(input_sha256, self.name, self.weights, self.preprocessing, is_original)
 
-    use_torch(threads)
-    model = load_model(spec.name)
-    log.info("%s: %d to compute with %s on %s", what, len(misses), spec.name, model.device)
-    batches = [misses[i : i + batch_size] for i in range(0, len(misses), batch_size)]
-    progress = _Progress(len(misses), what)
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        ahead = [pool.submit(prep, it) for it in batches[0]] if batches else []
-        for k, batch in enumerate(batches):
-            prepared = [f.result() for f in ahead]
-            if k + 1 < len(batches):
-                ahead = [pool.submit(prep, it) for it in batches[k + 1]]
-            ok = [(it, x) for it, (x, err) in zip(batch, prepared) if err is None]
-            scores = dict(zip((id(it) for it, _ in ok), _fixed_batch_logits(model, [x for _, x in ok], batch_size)))
-            for it, (_, err) in zip(batch, prepared):
-                if err is None:
-                    s = scores[id(it)]
-                    cache.put("prediction", it["_key"], s.astype("<f4").tobytes(), {"model": spec.name})
-                    stats.computed += 1
-                else:
-                    stats.failed += 1
-                yield it, scores.get(id(it)), err
-            progress((k + 1) * batch_size)
+    @property
+    def model(self):
+        if self._model is None:
+            from .models import load_model
 
+            use_torch(self.threads)
+            self._model = load_model(self.name)
+            size = self.batch_size
+            self.batch = size if isinstance(size, int) else size.get(self._model.device.split(":")[0], size["cpu"])
+            log.info("%s on %s, batches of %d, %d thread(s)", self.name, self._model.device, self.batch, self.threads)
+        return self._model
 
-def _fixed_batch_logits(model, xs: list, batch_size: int):
-    """Logits of ``xs``, always run as a batch of exactly ``batch_size`` (zero-padded).
+    def loaded_batch(self) -> int:
+        """The batch size of the device the model runs on (loads the model)."""
+        self.model  # noqa: B018
+        return self.batch
 
-    A convolution library picks its kernels by batch shape, so the same image gives logits
-    that differ in the 7th digit between a batch of 3 and one of 32; with one fixed shape an
-    image's result does not depend on which images share its batch (checked bit for bit),
-    so a run resumed after a kill, or one that finds half its work in the cache, writes the
-    same Parquet as an uninterrupted one. The cost: at most one padded batch per job.
-    """
-    from .models import logits
+    def preprocess(self, image):
+        from .models import preprocess
 
-    if not xs:
-        return []
-    batch = np.stack(xs)
-    if len(batch) < batch_size:
-        batch = np.concatenate([batch, np.zeros((batch_size - len(batch), *batch.shape[1:]), batch.dtype)])
-    return logits(model, batch)[: len(xs)]
+        return preprocess(self.spec, image)
+
+    def run(self, xs: list):
+        """(logits, per-stage features or None) of ``xs``, always as a batch of exactly
+        ``self.batch`` (zero-padded).
+
+        A convolution library picks its kernels by batch shape, so the same image gives logits
+        that differ in the 7th digit between a batch of 3 and one of 32; with one fixed shape an
+        image's result does not depend on which images share its batch (checked bit for bit),
+        so a run resumed after a kill, or one that finds half its work in the cache, writes the
+        same Parquet as an uninterrupted one. The cost: at most one padded batch per job.
+        """
+        from .models import forward
+
+        model = self.model
+        out_logits, out_taps = [], []
+        for start in range(0, len(xs), self.batch):
+            chunk = np.stack(xs[start : start + self.batch])
+            n = len(chunk)
+            if n < self.batch:
+                chunk = np.concatenate([chunk, np.zeros((self.batch - n, *chunk.shape[1:]), chunk.dtype)])
+            logits, taps = forward(model, chunk, with_taps=self.want_taps)
+            out_logits.extend(logits[:n])
+            if taps is not None:
+                out_taps.extend([[t[i : i + 1] for t in taps] for i in range(n)])
+        return out_logits, (out_taps if self.want_taps else None)
 
 
 def _prediction_row(base: dict, scores, true_class: int | None, original_rank: int | None) -> dict:
@@ -301,149 +304,259 @@ def _prediction_row(base: dict, scores, true_class: int | None, original_rank: i
     return row
 
 
-def classify_shard(
+def _put_scores(cache: Cache, key: str, scores, model: str) -> None:
+    cache.put("prediction", key, np.asarray(scores, dtype="<f4").tobytes(), {"model": model})
+
+
+def classify_originals_shard(
     images_path,
     dataset: str,
     shard: int,
-    model_name: str,
+    models: list[str],
     cache_dir,
-    out,
+    outs: dict,
     stats_out,
-    variants_path=None,
-    originals_path=None,
-    batch_size: int = 32,
+    batch_size: dict | int = 4,
     threads: int = 1,
     limits: Limits = Limits(),
-) -> JobStats:
-    """Predictions for the originals of a shard (no ``variants_path``) or for its variants
-    of one encoder (``variants_path`` and the originals' predictions ``originals_path``)."""
-    from .models import get_spec, preprocess_id, weights_sha256
-
-    spec, weights = get_spec(model_name), weights_sha256(model_name)
-    preprocessing = preprocess_id(spec)
+) -> list[JobStats]:
+    """Predictions of every model for the originals of a shard (one job for all models)."""
     cache = Cache(cache_dir)
-    images = {r["image_id"]: r for r in shard_images(images_path, shard)}
-    rows = []
-    if variants_path is None:
-        stats = JobStats("classify", dataset, shard, model=model_name)
-        items = [
-            dict(img, _key=prediction_key(img["source_sha256"], spec.name, weights, preprocessing, True), _order=n)
-            for n, img in enumerate(images.values())
-        ]
-        load = lambda it: load_source(pathlib.Path(it["source_path"]), limits)[0]  # noqa: E731
-        for it, scores, err in _scores(cache, spec, items, load, batch_size, threads, stats, "classify originals"):
+    images = shard_images(images_path, shard)
+    all_stats, sources = [], {}
+    for name in models:
+        net, stats = _Net(name, batch_size, threads), JobStats("classify", dataset, shard, model=name)
+        keys = [net.key(img["source_sha256"], True) for img in images]
+        scores = {}
+        for img, key in zip(images, keys):
+            entry = cache.get("prediction", key)
+            if entry is not None:
+                scores[img["image_id"]] = np.frombuffer(entry.data, dtype="<f4")
+                stats.served += 1
+        missing = [(img, key) for img, key in zip(images, keys) if img["image_id"] not in scores]
+        errors, ready = {}, []
+        for img, key in missing:
+            try:
+                if img["image_id"] not in sources:
+                    sources[img["image_id"]] = load_source(pathlib.Path(img["source_path"]), limits)[0]
+                ready.append((img, key, net.preprocess(sources[img["image_id"]])))
+            except Exception as exc:  # a source unreadable since ingest: recorded, not fatal
+                errors[img["image_id"]] = f"{type(exc).__name__}: {exc}"
+                stats.failed += 1
+        if ready:
+            logits, _ = net.run([x for _, _, x in ready])
+            for (img, key, _), s in zip(ready, logits):
+                _put_scores(cache, key, s, name)
+                scores[img["image_id"]] = s
+                stats.computed += 1
+        rows = []
+        for img in images:
             base = records.new_row(
                 records.PREDICTIONS,
                 dataset=dataset,
-                image_id=it["image_id"],
-                model=model_name,
-                label_source=it["label_source"],
+                image_id=img["image_id"],
+                model=name,
+                label_source=img["label_source"],
             )
-            base["_order"] = it["_order"]
-            rows.append(
-                _prediction_row(base, scores, it["label"], None)
-                if err is None
-                else dict(base, status="error", error=err)
-            )
-    else:
-        all_variants = records.read(variants_path)
-        variants = [v for v in all_variants if v["status"] == "ok" and v["image_id"] in images]
-        stats = JobStats(
-            "classify", dataset, shard, encoder=all_variants[0]["encoder"] if all_variants else None, model=model_name
-        )
-        originals = {r["image_id"]: r for r in records.read(originals_path) if r["status"] == "ok"}
-        items = [
-            dict(v, _key=prediction_key(v["artifact_sha256"], spec.name, weights, preprocessing, False), _order=n)
-            for n, v in enumerate(variants)
-            if v["image_id"] in originals
-        ]
-        for it, scores, err in _scores(
-            cache,
-            spec,
-            items,
-            lambda it: _artifact_image(cache, it),
-            batch_size,
-            threads,
-            stats,
-            f"classify {stats.encoder} variants",
-        ):
-            orig = originals[it["image_id"]]
-            base = records.new_row(
-                records.PREDICTIONS,
-                **{k: it[k] for k in ("dataset", "image_id", "encoder", "scale", "color", "param", "artifact_sha256")},
-                model=model_name,
-                label_source=orig["label_source"],
-            )
-            base["_order"] = it["_order"]
-            row = (
-                _prediction_row(base, scores, orig["true_class"], orig["true_rank"])
-                if err is None
-                else dict(base, status="error", error=err)
-            )
-            if err is None:
-                row["top1_agrees"] = row["top1"] == orig["top1"]
-            rows.append(row)
-    rows.sort(key=lambda r: r["_order"])  # the input order, however the cache split the work
-    for r in rows:
-        del r["_order"]
-    stats.items = len(rows)
-    records.write(rows, records.PREDICTIONS, out)
-    stats.finish(cache, stats_out)
-    return stats
+            if img["image_id"] in scores:
+                rows.append(_prediction_row(base, scores[img["image_id"]], img["label"], None))
+            else:
+                rows.append(dict(base, status="error", error=errors[img["image_id"]]))
+        stats.items = len(rows)
+        records.write(rows, records.PREDICTIONS, outs[name])
+        all_stats.append(stats)
+    JobStats.finish_all(all_stats, cache, stats_out)
+    return all_stats
 
 
-# -- measure -------------------------------------------------------------------------------
-
-
-def measure_shard(
+def analyze_shard(
     images_path,
     variants_path,
+    originals: dict,
     dataset: str,
     shard: int,
+    models: list[str],
     cache_dir,
-    out,
+    prediction_outs: dict,
+    metrics_out,
     stats_out,
     dfd_model: str | None = "efficientnet_lite0",
     lpips_net: str | None = "alex",
+    batch_size: dict | int = 4,
     threads: int = 1,
     limits: Limits = Limits(),
-) -> JobStats:
+) -> list[JobStats]:
+    """Everything about the variants of one shard and encoder, in one pass per variant:
+    decode once, classify with every model (the dfd model's forward pass also yields the
+    features ``dfd`` compares), and measure against the source. What the cache holds is
+    served; only what is missing is decoded and computed.
+
+    ``originals``: model -> the originals' predictions (their ranks are the reference).
+    """
     from .metrics import DeepFeatureDistance, Lpips, Reference, pixel_metrics
 
     cache = Cache(cache_dir)
     images = {r["image_id"]: r for r in shard_images(images_path, shard)}
     all_variants = records.read(variants_path)
     variants = [v for v in all_variants if v["status"] == "ok" and v["image_id"] in images]
-    stats = JobStats("measure", dataset, shard, encoder=all_variants[0]["encoder"] if all_variants else None)
+    encoder = all_variants[0]["encoder"] if all_variants else None
     dfd = DeepFeatureDistance(dfd_model) if dfd_model else None
     lp = Lpips(lpips_net) if lpips_net else None
     if lp is not None and not lp.available:
         log.warning("LPIPS IS NOT COMPUTED (lpips column null): %s", lp.reason)
+    nets = {name: _Net(name, batch_size, threads, taps=(name == dfd_model)) for name in models}
+    if dfd and dfd_model not in nets:  # features only: its predictions are not part of this study
+        nets[dfd_model] = _Net(dfd_model, batch_size, threads, taps=True)
     groups = {"pixel": pixel_metrics_id()}
     if dfd:
         groups["dfd"] = dfd.id
     if lp is not None and lp.available:
         groups["lpips"] = lp.id
+    stats = {name: JobStats("classify", dataset, shard, encoder=encoder, model=name) for name in models}
+    stats["measure"] = JobStats("measure", dataset, shard, encoder=encoder)
+    orig_rows = {
+        name: {r["image_id"]: r for r in records.read(path) if r["status"] == "ok"} for name, path in originals.items()
+    }
 
-    rows = []
-    ref_cache: dict = {}
-    progress = _Progress(len(variants), f"measure {stats.encoder} variants")
+    # 1. What the cache holds (cheap: no decode, no torch).
+    scores: dict = {}  # (variant index, model) -> logits
+    values: list[dict] = [{} for _ in variants]
+    missing_metrics: list[set] = [set() for _ in variants]
+    for i, v in enumerate(variants):
+        for name, net in nets.items():
+            if name in models and v["image_id"] in orig_rows[name]:
+                entry = cache.get("prediction", net.key(v["artifact_sha256"], False))
+                if entry is not None:
+                    scores[i, name] = np.frombuffer(entry.data, dtype="<f4")
+                    stats[name].served += 1
+        for group, gid in groups.items():
+            entry = cache.get("metric", metric_key(gid, v["artifact_sha256"], v["source_sha256"]))
+            if entry is None:
+                missing_metrics[i].add(group)
+            else:
+                values[i].update(json.loads(entry.data))
+    todo = [
+        i
+        for i, v in enumerate(variants)
+        if missing_metrics[i] or any((i, n) not in scores for n in models if variants[i]["image_id"] in orig_rows[n])
+    ]
+    log.info(
+        "%s %s shard %d: %d variants, %d served entirely by the cache, %d to compute (models: %s)",
+        dataset,
+        encoder,
+        shard,
+        len(variants),
+        len(variants) - len(todo),
+        len(todo),
+        ", ".join(models),
+    )
 
-    def reference(img):
-        use_torch(threads)  # only once something must be computed
-        if img["image_id"] not in ref_cache:
-            ref_cache.clear()  # variants come grouped by image: keep one reference at a time
+    # 2. The rest: decode once, measure, queue for the networks; run full batches.
+    errors: dict[int, str] = {}
+    reference: dict = {}  # image_id -> {"ref", "lpips", "taps"}: the current image(s) only
+    pending: dict[str, list] = {name: [] for name in nets}
+    remaining = {}
+    for i in todo:
+        remaining[variants[i]["image_id"]] = remaining.get(variants[i]["image_id"], 0) + 1
+
+    def ref_of(img) -> dict:
+        if img["image_id"] not in reference:
             src, _ = load_source(pathlib.Path(img["source_path"]), limits)
             arr = np.asarray(src)
-            ref_cache[img["image_id"]] = {
-                "ref": Reference(arr),
-                "dfd": dfd.features([src]) if dfd else None,
-                "lpips": lp.tensor(arr) if "lpips" in groups else None,
-            }
-        return ref_cache[img["image_id"]]
+            reference[img["image_id"]] = {"src": src, "ref": Reference(arr), "taps": None}
+            if "lpips" in groups:
+                reference[img["image_id"]]["lpips"] = lp.tensor(arr)
+        return reference[img["image_id"]]
 
-    for n, v in enumerate(variants):
+    def store(i: int, group: str, result: dict) -> None:
+        v = variants[i]
+        key = metric_key(groups[group], v["artifact_sha256"], v["source_sha256"])
+        cache.put("metric", key, json.dumps(result, sort_keys=True).encode(), {"group": groups[group]})
+        values[i].update(result)
+
+    def flush(name: str) -> None:
+        net, queue = nets[name], pending[name]
+        if not queue:
+            return
+        logits, taps = net.run([x for _, x in queue])
+        for n, (i, _) in enumerate(queue):
+            v = variants[i]
+            if name in models and (i, name) not in scores:
+                _put_scores(cache, net.key(v["artifact_sha256"], False), logits[n], name)
+                scores[i, name] = logits[n]
+                stats[name].computed += 1
+            if taps is not None and "dfd" in missing_metrics[i]:
+                ref = reference[v["image_id"]]
+                if ref["taps"] is None:
+                    ref["taps"] = net.run([net.preprocess(ref["src"])])[1][0]
+                result = {"dfd": dfd.distance(ref["taps"], taps[n])}
+                cache.put(
+                    "metric",
+                    metric_key(groups["dfd"], v["artifact_sha256"], v["source_sha256"]),
+                    json.dumps(result, sort_keys=True).encode(),
+                    {"group": groups["dfd"]},
+                )
+                values[i].update(result)
+        queue.clear()
+
+    progress = _Progress(len(todo), f"analyze {dataset}/{encoder}/shard {shard}")
+    for done, i in enumerate(todo):
+        v = variants[i]
         img = images[v["image_id"]]
+        try:
+            decoded = _artifact_image(cache, v)
+            ref = ref_of(img)
+            if missing_metrics[i] & {"pixel", "lpips"}:
+                at_source = np.asarray(to_source_geometry(decoded, (img["width"], img["height"])))
+                if "pixel" in missing_metrics[i]:
+                    store(i, "pixel", pixel_metrics(ref["ref"], at_source))
+                if "lpips" in missing_metrics[i]:
+                    store(i, "lpips", {"lpips": lp(ref["lpips"], at_source)})
+            for name, net in nets.items():
+                needs_scores = name in models and (i, name) not in scores and v["image_id"] in orig_rows[name]
+                needs_taps = net.want_taps and "dfd" in missing_metrics[i]
+                if needs_scores or needs_taps:
+                    pending[name].append((i, net.preprocess(decoded)))
+                    if len(pending[name]) >= net.loaded_batch():
+                        flush(name)
+        except CacheWriteError:
+            raise
+        except Exception as exc:  # a variant the codec cannot decode is recorded, not fatal
+            errors[i] = f"{type(exc).__name__}: {exc}"
+            log.warning("%s %s %s: %s", v["image_id"], v["artifact_sha256"][:12], encoder, errors[i])
+        remaining[v["image_id"]] -= 1
+        waiting = {variants[j]["image_id"] for q in pending.values() for j, _ in q}
+        for image_id in [k for k in reference if remaining[k] == 0 and k not in waiting]:
+            del reference[image_id]  # keep only the images still in work: memory stays flat
+        progress(done + 1)
+    for name in nets:
+        flush(name)
+
+    # 3. Rows, in the variants' order however the cache split the work.
+    for name in models:
+        rows = []
+        for i, v in enumerate(variants):
+            orig = orig_rows[name].get(v["image_id"])
+            if orig is None:
+                continue
+            base = records.new_row(
+                records.PREDICTIONS,
+                **{k: v[k] for k in ("dataset", "image_id", "encoder", "scale", "color", "param", "artifact_sha256")},
+                model=name,
+                label_source=orig["label_source"],
+            )
+            if (i, name) in scores:
+                row = _prediction_row(base, scores[i, name], orig["true_class"], orig["true_rank"])
+                row["top1_agrees"] = row["top1"] == orig["top1"]
+            else:
+                row = dict(base, status="error", error=errors.get(i, "not computed"))
+                stats[name].failed += 1
+            rows.append(row)
+        stats[name].items = len(rows)
+        records.write(rows, records.PREDICTIONS, prediction_outs[name])
+    metric_rows = []
+    m = stats["measure"]
+    for i, v in enumerate(variants):
         row = records.new_row(
             records.METRICS,
             **{
@@ -461,43 +574,18 @@ def measure_shard(
             },
             status="ok",
         )
-        values, computed = {}, False
-        try:
-            decoded = None
-            for group, gid in groups.items():
-                key = metric_key(gid, v["artifact_sha256"], v["source_sha256"])
-                entry = cache.get("metric", key)
-                if entry is not None:
-                    values.update(json.loads(entry.data))
-                    continue
-                if decoded is None:
-                    decoded = to_source_geometry(_artifact_image(cache, v), (img["width"], img["height"]))
-                ref = reference(img)
-                if group == "pixel":
-                    result = pixel_metrics(ref["ref"], np.asarray(decoded))
-                elif group == "dfd":
-                    result = {"dfd": dfd.distance(ref["dfd"], [decoded])[0]}
-                else:
-                    result = {"lpips": lp(ref["lpips"], np.asarray(decoded))}
-                cache.put("metric", key, json.dumps(result, sort_keys=True).encode(), {"group": gid})
-                values.update(result)
-                computed = True
-        except CacheWriteError:
-            raise
-        except Exception as exc:
-            stats.failed += 1
-            row.update(status="error", error=f"{type(exc).__name__}: {exc}")
-            log.warning("measure %s %s: %s", v["image_id"], v["artifact_sha256"][:12], row["error"])
-        row.update(values)
-        rows.append(row)
-        if row["status"] == "ok":
-            stats.computed += computed
-            stats.served += not computed
-        progress(n + 1)
-    stats.items = len(rows)
-    records.write(rows, records.METRICS, out)
-    stats.finish(cache, stats_out)
-    return stats
+        if i in errors:
+            row.update(status="error", error=errors[i])
+            m.failed += 1
+        else:
+            row.update(values[i])
+            m.computed += bool(missing_metrics[i])
+            m.served += not missing_metrics[i]
+        metric_rows.append(row)
+    m.items = len(metric_rows)
+    records.write(metric_rows, records.METRICS, metrics_out)
+    JobStats.finish_all(list(stats.values()), cache, stats_out)
+    return list(stats.values())
 
 
 def setup_logging(path) -> None:

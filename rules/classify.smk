@@ -1,51 +1,63 @@
-# Originals and variants -> predictions of each model. Jobs ask for one GPU (`gpu=1`) so a
-# cluster profile can place them on GPU nodes; locally the resource is not limited, and a
-# job uses CUDA when torch sees it, else the CPU with the job's threads.
+# Originals and variants -> predictions of every model, and the variants' quality metrics.
+# One job per (shard, encoder) does all of it in one pass per variant: decode once, classify
+# with every model (the dfd features come from the same forward pass), measure against the
+# source. Jobs ask for one GPU (`gpu=1`) so a cluster profile can place them on GPU nodes;
+# locally the resource is not limited, and a job uses CUDA when torch sees it, else the CPU
+# with one thread (on a CPU, more single-threaded jobs side by side beat fewer wide ones).
 
 
 rule classify_originals:
     input:
         images="results/images/{dataset}.parquet",
     output:
-        predictions="results/predictions/{dataset}/{model}/original/shard-{shard}.parquet",
-        stats="results/runstats/classify/{dataset}/{model}/original/shard-{shard}.parquet",
+        predictions=expand(
+            "results/predictions/{{dataset}}/{model}/original/shard-{{shard}}.parquet", model=STUDY.models
+        ),
+        stats="results/runstats/classify/{dataset}/original/shard-{shard}.parquet",
     log:
-        "logs/classify/{dataset}/{model}/original/shard-{shard}.log",
+        "logs/classify/{dataset}/original/shard-{shard}.log",
     conda:
         "../envs/codecsweep.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
         gpu=1,
     params:
         cache_dir=STUDY.cache_dir,
+        models=STUDY.models,
         batch_size=config["batch_size"],
         limits=STUDY.limits,
     script:
-        "../workflow_scripts/classify.py"
+        "../workflow_scripts/classify_originals.py"
 
 
-rule classify_variants:
+rule analyze:
     input:
         images="results/images/{dataset}.parquet",
         variants="results/variants/{dataset}/{encoder}/shard-{shard}.parquet",
-        originals="results/predictions/{dataset}/{model}/original/shard-{shard}.parquet",
+        originals=rules.classify_originals.output.predictions,
     output:
-        predictions="results/predictions/{dataset}/{model}/{encoder}/shard-{shard}.parquet",
-        stats="results/runstats/classify/{dataset}/{model}/{encoder}/shard-{shard}.parquet",
+        predictions=expand(
+            "results/predictions/{{dataset}}/{model}/{{encoder}}/shard-{{shard}}.parquet", model=STUDY.models
+        ),
+        metrics="results/metrics/{dataset}/{encoder}/shard-{shard}.parquet",
+        stats="results/runstats/analyze/{dataset}/{encoder}/shard-{shard}.parquet",
     log:
-        "logs/classify/{dataset}/{model}/{encoder}/shard-{shard}.log",
+        "logs/analyze/{dataset}/{encoder}/shard-{shard}.log",
     conda:
         "../envs/codecsweep.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=240,
         gpu=1,
     params:
         cache_dir=STUDY.cache_dir,
+        models=STUDY.models,
         batch_size=config["batch_size"],
+        dfd_model=config["metrics"]["dfd_model"],
+        lpips_net=config["metrics"]["lpips_net"],
         limits=STUDY.limits,
     script:
-        "../workflow_scripts/classify.py"
+        "../workflow_scripts/analyze.py"

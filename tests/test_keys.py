@@ -15,7 +15,7 @@ def test_artifact_keys_are_pinned():
     )
     assert (
         keys.artifact_key(SOURCE, "hevc", "x265 (libheif)", 1.0, "rgb", "35")
-        == "42acba037a26211bea916caf178562ce5e2246870f5f90a79c1f4f4426e834f1"
+        == "076a17a1548f7b0ac9353a77ddedea54e7bac2550efa259873d7bc366a4fe24b"
     )
 
 

@@ -51,13 +51,16 @@ def test_pixel_metrics_record(photo):
 def test_dfd_zero_for_same_image_and_grows_with_noise(photo):
     from PIL import Image
 
+    from codecsweep import models
+
     dfd = metrics.DeepFeatureDistance("efficientnet_lite0")
-    ref = dfd.features([photo])
     a = np.asarray(photo)
-    d = dfd.distance(ref, [photo] + [Image.fromarray(noisy(a, s)) for s in (5, 20, 60)])
+    d = [dfd.between(photo, im) for im in [photo] + [Image.fromarray(noisy(a, s)) for s in (5, 20, 60)]]
     assert d[0] == pytest.approx(0.0, abs=1e-6)
     assert d[1] < d[2] < d[3] <= 4
-    assert len(dfd._taps) == 5  # one tap per resolution stage (112, 56, 28, 14, 7)
+    model = models.load_model("efficientnet_lite0")
+    _, taps = models.forward(model, np.stack([models.preprocess(model.spec, photo)]), with_taps=True)
+    assert [t.shape[-1] for t in taps] == [112, 56, 28, 14, 7]  # one tap per resolution stage
 
 
 def test_lpips_code_path_with_stand_in_backbone(tmp_path, monkeypatch, photo):

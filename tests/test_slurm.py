@@ -24,8 +24,8 @@ SITE = [
     "--set-resources",
     "classify_originals:slurm_partition=debug",
     "classify_originals:gpu=0",
-    "classify_variants:slurm_partition=debug",
-    "classify_variants:gpu=0",
+    "analyze:slurm_partition=debug",
+    "analyze:gpu=0",
     "--slurm-init-seconds-before-status-checks",
     "5",
     "--jobs",
@@ -59,6 +59,6 @@ def test_slurm_run_matches_local_run(cluster, tmp_path):
     assert Cache(tmp_path / "cache-slurm").verify() == []
     # The plugin deletes the logs of successful jobs; its own output names every job id.
     job_ids = set(re.findall(r"submitted with SLURM jobid (\d+)", out))
-    # ingest, 3 x (encode + measure: one group, see profiles/slurm), 1 + 3 classify, report
+    # ingest, 3 encode, 1 classify_originals (all models), 3 analyze (classify + measure), report
     print(f"SLURM jobs submitted: {len(job_ids)}")
     assert len(job_ids) == 9, f"expected 9 SLURM submissions, saw {sorted(job_ids)}"

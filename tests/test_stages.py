@@ -7,7 +7,7 @@ from PIL import Image
 from codecsweep import records
 from codecsweep.codecs import ENCODERS
 from codecsweep.images import Limits
-from codecsweep.stages import classify_shard, encode_shard, measure_shard
+from codecsweep.stages import analyze_shard, classify_originals_shard, encode_shard
 
 
 @pytest.fixture
@@ -83,64 +83,82 @@ def test_codec_version_change_recomputes_exactly_its_artifacts(study, monkeypatc
 
 
 def test_codec_refusal_is_recorded_not_fatal(study):
-    """OpenJPEG refuses the 1x1 image a 7x7 source becomes at scale 1/8 (6 resolution levels
-    need a larger tile): that variant is an error row with the codec's message, the rest is ok."""
+    """libwebp refuses images wider than 16383 pixels: a 16400x2 strip is an error row with the
+    codec's message at scale 1 and fine at scale 1/8; the other image is unaffected."""
+    Image.new("RGB", (16400, 2), (90, 120, 30)).save(study / "strip.png")
+    rows = records.read(study / "images.parquet")
+    strip = dict(rows[0], image_id="strip", source_sha256="c" * 64, source_path=str(study / "strip.png"))
+    records.write(
+        rows + [dict(strip, width=16400, height=2, label=None, label_wnid=None, label_name=None)],
+        records.IMAGES,
+        study / "images.parquet",
+    )
+    stats = encode(study, "webp", ["50"])
+    rows = {(r["image_id"], r["scale"]): r for r in records.read(study / "v-webp.parquet")}
+    assert [rows[k]["status"] for k in [("a", 1.0), ("a", 0.125), ("strip", 0.125)]] == ["ok", "ok", "ok"]
+    refused = rows["strip", 1.0]
+    assert refused["status"] == "error" and refused["artifact_sha256"] is None and refused["bytes"] is None
+    assert "exceeds WebP limit of 16383 pixels" in refused["error"]
+    assert stats.failed == 1 and stats.computed == len(rows) - 1
+
+
+def test_jpeg2000_encodes_thumbnails_with_fewer_resolution_levels(study):
+    """OpenJPEG's 6 levels need 32 px per side: 24x16 and 1x1 get fewer levels instead of an error."""
     stats = encode(study, "jpeg2000", ["50"])
+    assert stats.failed == 0
     rows = {(r["image_id"], r["scale"]): r for r in records.read(study / "v-jpeg2000.parquet")}
-    assert [rows[k]["status"] for k in [("a", 1.0), ("a", 0.125), ("tiny", 1.0)]] == ["ok", "ok", "ok"]
-    tiny = rows["tiny", 0.125]
-    assert tiny["status"] == "error" and tiny["artifact_sha256"] is None and tiny["bytes"] is None
-    assert "Number of resolutions is too high" in tiny["error"]
-    assert (stats.failed, stats.computed) == (1, 3)
+    assert (rows["tiny", 0.125]["width"], rows["a", 0.125]["width"]) == (1, 24)
+
+
+def _classify_and_measure(study, tag, models=("efficientnet_lite0",), lpips_net=None, batch_size=3):
+    images = study / "images.parquet"
+    originals = {m: study / f"po{tag}-{m}.parquet" for m in models}
+    orig = classify_originals_shard(
+        images, "d", 0, list(models), study / "cache", originals, study / f"so{tag}.parquet", batch_size=batch_size
+    )
+    var = analyze_shard(
+        images,
+        study / "v-jpeg.parquet",
+        originals,
+        "d",
+        0,
+        list(models),
+        study / "cache",
+        {m: study / f"pv{tag}-{m}.parquet" for m in models},
+        study / f"m{tag}.parquet",
+        study / f"sv{tag}.parquet",
+        lpips_net=lpips_net,
+        batch_size=batch_size,
+    )
+    by_stage = {(s.stage, s.model): s for s in var}
+    return orig[0], by_stage["classify", models[0]], by_stage["measure", None]
 
 
 def test_weights_change_reclassifies_exactly_the_dependent_entries(study, monkeypatch):
     from codecsweep import models
 
     encode(study, "jpeg", ["10", "50"])
-
-    def classify(tag):
-        orig = classify_shard(
-            study / "images.parquet",
-            "d",
-            0,
-            "efficientnet_lite0",
-            study / "cache",
-            study / f"po{tag}.parquet",
-            study / f"so{tag}.parquet",
-            batch_size=3,
-        )
-        var = classify_shard(
-            study / "images.parquet",
-            "d",
-            0,
-            "efficientnet_lite0",
-            study / "cache",
-            study / f"pv{tag}.parquet",
-            study / f"sv{tag}.parquet",
-            variants_path=study / "v-jpeg.parquet",
-            originals_path=study / f"po{tag}.parquet",
-            batch_size=3,
-        )
-        return orig, var
-
-    o1, v1 = classify(1)
-    assert (o1.computed, v1.computed) == (2, v1.items) and v1.items >= 3
-    o2, v2 = classify(2)
-    assert (o2.computed, v2.computed, v2.served) == (0, 0, v1.items)
-    assert records.read(study / "pv1.parquet") == records.read(study / "pv2.parquet")
+    o1, v1, m1 = _classify_and_measure(study, 1)
+    assert (o1.computed, v1.computed) == (2, v1.items) and v1.items >= 3 and m1.computed == m1.items
+    o2, v2, m2 = _classify_and_measure(study, 2)
+    assert (o2.computed, v2.computed, v2.served, m2.computed) == (0, 0, v1.items, 0)
+    assert records.read(study / "pv1-efficientnet_lite0.parquet") == records.read(
+        study / "pv2-efficientnet_lite0.parquet"
+    )
     monkeypatch.setattr(models, "weights_sha256", lambda name: "0" * 64)  # as if the weight file had changed
-    o3, v3 = classify(3)
-    assert (o3.computed, v3.computed) == (2, v1.items)
+    o3, v3, m3 = _classify_and_measure(study, 3)
+    # The predictions and dfd (its features come from that network) recompute; pixel metrics do not.
+    assert (o3.computed, v3.computed, m3.computed) == (2, v1.items, m1.items)
     # batch size 3 vs cache hits: same rows, same order
-    assert records.read(study / "pv3.parquet") == records.read(study / "pv1.parquet")
+    assert records.read(study / "pv3-efficientnet_lite0.parquet") == records.read(
+        study / "pv1-efficientnet_lite0.parquet"
+    )
 
 
 def test_measure_serves_from_cache_and_fills_columns(study):
     encode(study, "jpeg", ["10", "50"])
-    args = (study / "images.parquet", study / "v-jpeg.parquet", "d", 0, study / "cache")
-    first = measure_shard(*args, study / "m1.parquet", study / "ms1.parquet", lpips_net=None)
-    second = measure_shard(*args, study / "m2.parquet", study / "ms2.parquet", lpips_net=None)
+    _, _, first = _classify_and_measure(study, 1)
+    _, _, second = _classify_and_measure(study, 2)
     assert first.computed == first.items and second.computed == 0 and second.served == first.items
     rows = records.read(study / "m1.parquet")
     assert rows == records.read(study / "m2.parquet")
@@ -150,6 +168,37 @@ def test_measure_serves_from_cache_and_fills_columns(study):
     assert q10["psnr"] < q50["psnr"] and q10["ssim"] < q50["ssim"] and q10["dfd"] > q50["dfd"]
     tiny = [r for r in rows if r["image_id"] == "tiny"]
     assert all(r["ms_ssim"] is None and r["ssim"] is None and r["psnr"] > 0 for r in tiny)  # 7x7 < 11x11 window
+
+
+def test_dfd_from_the_classifying_pass_equals_its_definition(study):
+    """dfd read off the batched classification pass (hooks, padded batches) equals the
+    definition computed on its own: two separate forward passes of original and variant."""
+    from codecsweep.codecs import get_encoder
+    from codecsweep.metrics import DeepFeatureDistance
+
+    encode(study, "jpeg", ["10", "50"])
+    _classify_and_measure(study, 1, batch_size=4)
+    rows = [r for r in records.read(study / "m1.parquet") if r["image_id"] == "a"]
+    variants = {r["artifact_sha256"]: r for r in records.read(study / "v-jpeg.parquet")}
+    source = Image.open(study / "a.png").convert("RGB")
+    dfd = DeepFeatureDistance("efficientnet_lite0")
+    from codecsweep.cache import Cache
+
+    for row in rows:
+        data = Cache(study / "cache").read_blob(row["artifact_sha256"])
+        decoded = get_encoder(variants[row["artifact_sha256"]]["encoder"]).decode(data)
+        assert row["dfd"] == pytest.approx(dfd.between(source, decoded), rel=1e-4, abs=1e-6)
+
+
+def test_more_models_in_one_job(study):
+    """Two models in one analyze job: each gets its own predictions from the one decode."""
+    encode(study, "jpeg", ["50"])
+    _, v, m = _classify_and_measure(study, 1, models=("efficientnet_lite0", "efficientnet_lite1"))
+    a = records.read(study / "pv1-efficientnet_lite0.parquet")
+    b = records.read(study / "pv1-efficientnet_lite1.parquet")
+    assert len(a) == len(b) == v.items and {r["model"] for r in b} == {"efficientnet_lite1"}
+    assert [r["artifact_sha256"] for r in a] == [r["artifact_sha256"] for r in b]
+    assert any(x["true_prob"] != y["true_prob"] for x, y in zip(a, b))
 
 
 @pytest.fixture

@@ -1,21 +1,26 @@
-"""Quality metrics of one shard's variants of one encoder against their sources."""
+"""Classify (every model) and measure the variants of one shard and encoder, one pass per variant."""
 
 import sys
 
 sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sdm conda envs
-from codecsweep.stages import measure_shard, setup_logging
+from codecsweep.stages import analyze_shard, setup_logging
 
 setup_logging(snakemake.log[0])
-measure_shard(
+models = snakemake.params.models
+analyze_shard(
     snakemake.input.images,
     snakemake.input.variants,
+    dict(zip(models, snakemake.input.originals)),
     snakemake.wildcards.dataset,
     int(snakemake.wildcards.shard),
+    models,
     snakemake.params.cache_dir,
+    dict(zip(models, snakemake.output.predictions)),
     snakemake.output.metrics,
     snakemake.output.stats,
     dfd_model=snakemake.params.dfd_model,
     lpips_net=snakemake.params.lpips_net,
+    batch_size=snakemake.params.batch_size,
     threads=snakemake.threads,
     limits=snakemake.params.limits,
 )
