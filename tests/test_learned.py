@@ -209,3 +209,30 @@ def test_end_to_end_with_a_learned_codec(tmp_path, torch_home):
     assert n_pred == 8
     assert MEAN in (p.root / "reports/tables/param_table.csv").read_text()
     assert MEAN in (p.root / "reports/summary.md").read_text()
+
+
+def test_the_learned_grid_runs_at_the_study_scales_and_colors():
+    import yaml
+    from snakemake.utils import validate
+
+    from codecsweep.config import load_study
+    from tests.conftest import REPO
+
+    cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    cfg["grids"] = [str(REPO / g) for g in cfg["grids"]]
+    cfg["encoders"] = ["jpeg", *learned.LEARNED]
+    validate(cfg, str(REPO / "config/schema.yaml"))
+    study = load_study(cfg)
+    assert study.scales == (1.0, 0.5, 0.25, 0.125) and study.colors == ("rgb", "gray")
+    assert study.grids[MEAN] == tuple(str(q) for q in range(1, 9))
+    assert study.grids["cai_cheng2020_attn_msssim"] == ("1", "2", "3", "4", "5", "6")
+    assert study.variants_per_image[MEAN] == 4 * 2 * 8
+
+
+def test_fetch_weights_keeps_present_files(capsys):
+    from codecsweep.__main__ import main
+
+    assert main(["fetch-weights", FACTORIZED]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 8 and all(line.endswith("(present)") for line in lines)
+    assert "bmshj2018-factorized-prior-8-5232faa3.pth.tar" in lines[-1]
