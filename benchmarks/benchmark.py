@@ -4,7 +4,8 @@
 
 Prints, on this machine: images/s of each classifier (preprocessed batches, fp32 and the
 reduced-precision variants), of dfd and LPIPS (when its backbone is in the torch cache),
-milliseconds per variant of each encoder at full scale on a 512x512 photo, and
+milliseconds per variant of each encoder at full scale on a 512x512 photo (the learned
+codecs at every quality level, on --learned-device; --learned-only times just those), and
 milliseconds per variant of the pixel metrics. torch uses all cores unless --threads.
 """
 
@@ -59,12 +60,22 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument(
+        "--learned",
+        nargs="*",
+        default=["cai_bmshj2018_factorized_mse", "cai_mbt2018_mean_mse"],
+        help="learned codecs to time (encode on --learned-device)",
+    )
+    parser.add_argument("--learned-device", default="cpu", help="cpu (the default of the workflow) or cuda")
+    parser.add_argument("--learned-only", action="store_true", help="time only the learned codecs")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     photo = Image.fromarray(skimage.data.astronaut())
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {device_name}; torch {torch.__version__}")
+    if args.learned_only:
+        return _learned(photo, args.learned, args.learned_device)
 
     for name in args.models:
         try:
@@ -99,6 +110,8 @@ def main() -> None:
     )
     params = {"jpeg": "20", "jpeg2000": "50,40", "hevc": "40", "webp": "30", "avif": "30", "jpegxl": "30"}
     for enc_name, enc in ENCODERS.items():
+        if enc_name not in params:
+            continue
         data = enc.encode(photo, params[enc_name])
         enc_ms = 1000 / _rate(lambda e=enc, p=params[enc_name]: e.encode(photo, p), 1, 1.0)
         dec_ms = 1000 / _rate(lambda e=enc, d=data: e.decode(d), 1, 1.0)
@@ -106,6 +119,45 @@ def main() -> None:
             f"encode   {enc_name:10s} q={params[enc_name]:6s}          {enc_ms:8.1f} ms, decode {dec_ms:6.1f} ms "
             f"(512x512 RGB, {len(data)} bytes)"
         )
+    _learned(photo, args.learned, args.learned_device)
+
+
+def _learned(photo, names: list[str], device: str) -> None:
+    """ms per variant of the learned codecs (512x512 RGB), one line per quality level.
+
+    Without the real weights in the torch cache, a temporary TORCH_HOME gets randomly
+    initialized stand-ins under CompressAI's file names: the same networks, so the same
+    time (the byte counts are meaningless then)."""
+    import os
+    import tempfile
+
+    import torch
+
+    from codecsweep import learned, models
+    from codecsweep.codecs import get_encoder
+
+    os.environ[learned.DEVICE_ENV] = device
+    for name in names:
+        enc = get_encoder(name)
+        note = ""
+        try:
+            enc.check_weights()
+        except models.MissingWeights:
+            from compressai.zoo.image import cfgs, model_architectures
+
+            note = "  [stand-in weights]"
+            os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="codecsweep-bench-")
+            for q, path in enc.weight_paths().items():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(model_architectures[enc.architecture](*cfgs[enc.architecture][q]).state_dict(), path)
+        for q in enc.qualities():
+            data = enc.encode(photo, str(q))
+            enc_ms = 1000 / _rate(lambda e=enc, p=str(q): e.encode(photo, p), 1, 1.0)
+            dec_ms = 1000 / _rate(lambda e=enc, d=data: e.decode(d), 1, 1.0)
+            print(
+                f"encode   {name:32s} q={q}  {enc_ms:8.1f} ms, decode {dec_ms:8.1f} ms "
+                f"(512x512 RGB, {len(data)} bytes, {device}){note}"
+            )
 
 
 if __name__ == "__main__":

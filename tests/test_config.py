@@ -48,7 +48,7 @@ def test_schema_rejects(config, mutate, message):
 def test_semantic_errors_name_the_key(config, tmp_path):
     cfg = copy.deepcopy(config)
     cfg["encoders"] = ["jpeg", "bpg"]
-    with pytest.raises(ConfigError, match="encoders: unknown encoder 'bpg'; known: avif, hevc, jpeg"):
+    with pytest.raises(ConfigError, match="encoders: unknown encoder 'bpg'; known: avif, .*hevc, jpeg"):
         check(cfg)
     cfg = copy.deepcopy(config)
     cfg["models"] = ["efficientnet_lite9"]
