@@ -2,7 +2,8 @@
 # Stages (one .smk each): datasets -> encode -> classify + measure -> report.
 from snakemake.utils import min_version, validate
 
-from codecsweep.config import load_study
+from codecsweep.config import check_inputs, load_study
+from codecsweep.datasets import DEFAULT_ROOT, manifest, write_if_changed
 
 min_version("9.0")
 
@@ -13,6 +14,12 @@ configfile: "config/config.yaml"
 validate(config, "config/schema.yaml")
 STUDY = load_study(config)
 DATASETS = list(STUDY.datasets)
+# Before any job: roots, sheets and cache_dir exist and work (a ConfigError names the key).
+check_inputs(STUDY, made_by_workflow={DEFAULT_ROOT})
+if workflow.is_main_process:  # cluster jobs re-read this file: only the main process scans
+    for ds, spec in STUDY.datasets.items():
+        # Ingest depends on this manifest (rules/common.smk); it changes only when files do.
+        write_if_changed(f"results/manifests/{ds}.jsonl", manifest(spec, stat_files=spec["root"] != DEFAULT_ROOT))
 
 
 wildcard_constraints:

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import pathlib
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +59,20 @@ class Limits:
 def shard_of(image_id: str, shards: int) -> int:
     """Stable shard of an image: adding images never moves the existing ones."""
     return int(hashlib.sha256(image_id.encode("utf-8", "surrogateescape")).hexdigest()[:8], 16) % shards
+
+
+def path_text(path) -> str:
+    """A path as text that Parquet/CSV can hold: bytes that are not UTF-8 (allowed in Linux
+    file names) become ``\\xNN``; ``text_path`` reverses it."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def text_path(text: str) -> pathlib.Path:
+    """The file a ``path_text`` names (the text itself when no escaped bytes are in it)."""
+    if "\\x" not in text or os.path.lexists(text):
+        return pathlib.Path(text)
+    raw = re.sub(rb"\\x([89a-f][0-9a-f])", lambda m: bytes([int(m.group(1), 16)]), text.encode())
+    return pathlib.Path(os.fsdecode(raw))
 
 
 # Which format a suffix promises, to record (not reject) content of another format.
@@ -268,7 +284,7 @@ def load_source(path, limits: Limits = Limits()) -> tuple[Image.Image, str]:
     Returns the canonical RGB image and a short text of what normalization did ("" if
     nothing). Raises ``BadImage`` naming the reason for anything unusable.
     """
-    path = pathlib.Path(path)
+    path = text_path(str(path))  # the stages pass source_path as stored in the images table
     try:
         st = path.stat()
         if not path.is_file():

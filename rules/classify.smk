@@ -15,7 +15,7 @@ rule classify_originals:
         "../envs/codecsweep.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=shard_mem_mb("classify"),
         runtime=60,
         gpu=1,
     params:
@@ -40,7 +40,7 @@ rule classify_variants:
         "../envs/codecsweep.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=shard_mem_mb("classify"),
         runtime=240,
         gpu=1,
     params:

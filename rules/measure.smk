@@ -14,7 +14,7 @@ rule measure:
         "../envs/codecsweep.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=shard_mem_mb("measure"),
         runtime=240,
     params:
         cache_dir=STUDY.cache_dir,
