@@ -128,7 +128,7 @@ def _dedupe(entries: list[dict], root: pathlib.Path) -> list[dict]:
     for e in entries:
         by_id.setdefault(e["image_id"], []).append(e)
     out, seen = [], {}
-    for image_id, group in by_id.items():
+    for group in by_id.values():
         for e in group:
             if len(group) > 1:
                 e = dict(e, image_id=path_text(e["path"].relative_to(root).as_posix()))
