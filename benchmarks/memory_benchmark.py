@@ -93,7 +93,9 @@ def main() -> None:
             records.write(ingest("bench", spec, Limits()), records.IMAGES, work / "images.parquet")
             for stage in args.stages:
                 peak = _run_child(stage, work)
-                print(f"{stage:9s} {w}x{h} ({w * h / 1e6:.1f} MP): {peak} MB peak RSS ({peak / (w * h / 1e6):.0f} MB/MP)")
+                print(
+                    f"{stage:9s} {w}x{h} ({w * h / 1e6:.1f} MP): {peak} MB peak RSS ({peak / (w * h / 1e6):.0f} MB/MP)"
+                )
 
 
 def _base() -> int:

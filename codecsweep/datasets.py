@@ -187,7 +187,7 @@ def list_entries(spec: dict) -> list[dict]:
         truth = _read_ilsvrc_truth(pathlib.Path(spec["ground_truth"])) if kind == "ilsvrc_val" else {}
         skip = {pathlib.Path(spec["ground_truth"]).resolve()} if kind == "ilsvrc_val" else set()
         for path in _folder_files(root, recursive=kind != "ilsvrc_val"):
-            if path.resolve() in skip and not path.is_symlink():
+            if skip and not path.is_symlink() and path.resolve() in skip:
                 continue
             rel = path.relative_to(root)
             if kind == "ilsvrc_val":
