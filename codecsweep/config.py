@@ -30,9 +30,11 @@ class ConfigError(ValueError):
     pass
 
 
-#: stage -> (base MB, MB per megapixel of the shard's largest image); from the peak RSS that
-#: benchmarks/memory_benchmark.py prints for 12 and 48 MP images, with headroom.
-MEM_MB = {"encode": (1000, 60), "classify": (2500, 40), "measure": (2500, 250)}
+#: stage -> (base MB, MB per megapixel of the shard's largest image), from the peak RSS that
+#: benchmarks/memory_benchmark.py printed (CPU, one JPEG variant) with ~25% headroom:
+#: encode 318 / 971 MB at 12 / 48 MP (~18 MB/MP), classify 1196 / 1196 MB (the model, not the
+#: image), measure 3193 / 10228 MB (~195 MB/MP: full-size float metric kernels).
+MEM_MB = {"encode": (500, 25), "classify": (2000, 15), "measure": (1500, 220)}
 
 
 @functools.lru_cache(maxsize=64)
