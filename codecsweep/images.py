@@ -223,7 +223,7 @@ def _tiff_is_plain(path: pathlib.Path) -> bool:
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages[0]
-            return page.dtype in (np.uint8, np.bool_) or page.bitspersample <= 8
+            return page.dtype in (np.uint8, np.bool_)  # int8 too goes to tifffile: Pillow reads it as unsigned
     except Exception:  # let Pillow try, and say what it says
         return True
 
