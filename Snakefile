@@ -2,7 +2,8 @@
 # Stages (one .smk each): datasets -> encode -> classify + measure -> report.
 from snakemake.utils import min_version, validate
 
-from codecsweep.config import load_study
+from codecsweep.config import check_inputs, load_study
+from codecsweep.datasets import DEFAULT_ROOT, manifest, write_if_changed
 from codecsweep.records import remove_damaged
 
 min_version("9.0")
@@ -17,11 +18,18 @@ report: "report/workflow.rst"
 validate(config, "config/schema.yaml")
 STUDY = load_study(config)
 DATASETS = list(STUDY.datasets)
-
-# A results file cut short (disk trouble, an interrupted copy) is removed here, so its job
-# reruns (served by the cache, seconds) instead of failing every consumer or being kept.
-for _path, _reason in remove_damaged("results"):
-    logger.warning(f"codecsweep: results file {_path} is damaged ({_reason}): removed, it is rebuilt from the cache")
+# Before any job: roots, sheets and cache_dir exist and work (a ConfigError names the key).
+check_inputs(STUDY, made_by_workflow={DEFAULT_ROOT})
+if workflow.is_main_process:  # cluster jobs re-read this file: only the main process scans
+    for ds, spec in STUDY.datasets.items():
+        # Ingest depends on this manifest (rules/common.smk); it changes only when files do.
+        write_if_changed(f"results/manifests/{ds}.jsonl", manifest(spec, stat_files=spec["root"] != DEFAULT_ROOT))
+    # A results file cut short (disk trouble, an interrupted copy) is removed here, so its job
+    # reruns (served by the cache, seconds) instead of failing every consumer or being kept.
+    for _path, _reason in remove_damaged("results"):
+        logger.warning(
+            f"codecsweep: results file {_path} is damaged ({_reason}): removed, it is rebuilt from the cache"
+        )
 
 
 wildcard_constraints:

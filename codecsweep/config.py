@@ -4,11 +4,19 @@
 ``config/schema.yaml``; ``load_study`` then checks what a schema cannot (grid files exist,
 every selected encoder has a grid, every parameter is valid for its codec, dataset names
 are unique) and raises ``ConfigError`` naming the key, before any job runs.
+``check_inputs`` checks what the machine must provide (roots, sheets and ground truths
+exist and parse, ``cache_dir`` is writable), also at workflow load.
+
+Each job's memory (``mem_mb``) grows with the largest image of its shard: ``MEM_MB`` gives,
+per stage, a base (libraries, models) and MB per megapixel of that image.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import pathlib
+import tempfile
 from dataclasses import dataclass
 
 import yaml
@@ -20,6 +28,27 @@ from .models import get_spec
 
 class ConfigError(ValueError):
     pass
+
+
+#: stage -> (base MB, MB per megapixel of the shard's largest image), from the peak RSS that
+#: benchmarks/memory_benchmark.py printed (CPU, one JPEG variant) with ~25% headroom:
+#: encode 318 / 971 MB at 12 / 48 MP (~18 MB/MP), classify 1196 / 1196 MB (the model, not the
+#: image), measure 3193 / 10228 MB (~195 MB/MP: full-size float metric kernels).
+MEM_MB = {"encode": (500, 25), "classify": (2000, 15), "analyze": (2500, 220)}
+
+
+@functools.lru_cache(maxsize=64)
+def _largest_pixels(images_path: str, mtime_ns: int) -> dict:
+    """(dataset, shard) -> the largest width*height of its usable images."""
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(images_path, columns=["dataset", "shard", "status", "width", "height"]).to_pylist()
+    out: dict = {}
+    for r in t:
+        if r["status"] == "ok":
+            key = (r["dataset"], r["shard"])
+            out[key] = max(out.get(key, 0), r["width"] * r["height"])
+    return out
 
 
 @dataclass(frozen=True)
@@ -38,6 +67,16 @@ class Study:
 
     def shards(self, dataset: str) -> range:
         return range(self.datasets[dataset]["shards"])
+
+    def mem_mb(self, stage: str, images_path: str, dataset: str, shard: int) -> int:
+        """mem_mb of one job: base + MB/MP × the shard's largest image (before ingest has
+        written the images table, the base + 12 MP: Snakemake asks again once it exists)."""
+        base, per_mp = MEM_MB[stage]
+        try:
+            pixels = _largest_pixels(str(images_path), os.stat(images_path).st_mtime_ns).get((dataset, shard), 0)
+        except OSError:
+            pixels = 12_000_000
+        return int(base + per_mp * pixels / 1e6)
 
     @property
     def variants_per_image(self) -> dict:
@@ -111,3 +150,46 @@ def load_study(config: dict) -> Study:
         cache_dir=config.get("cache_dir", ".cache/codecsweep"),
         limits=Limits(**limits),
     )
+
+
+def _check_file(key: str, path: str) -> None:
+    p = pathlib.Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{key}: {path} {'is not a file' if p.exists() else 'does not exist'}")
+    if not os.access(p, os.R_OK):
+        raise ConfigError(f"{key}: {path} is not readable")
+
+
+def check_cache_dir(cache_dir: str) -> None:
+    """cache_dir must be (made) a folder this process can write: every encode job writes there."""
+    p = pathlib.Path(cache_dir)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=p, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cache_dir: {cache_dir} is not a writable folder ({exc.strerror or exc})") from None
+
+
+def check_inputs(study: Study, made_by_workflow=()) -> None:
+    """What the machine must provide, checked at workflow load so that a run that cannot work
+    stops before any job, naming the key: roots, sheets and ground truths exist (roots in
+    ``made_by_workflow`` are produced by a rule), sheets parse, cache_dir is writable."""
+    from .datasets import DatasetError, list_entries
+
+    for name, spec in study.datasets.items():
+        key = f"datasets: {name!r}"
+        for field in ("sheet", "ground_truth"):
+            if spec.get(field):
+                _check_file(f"{key} {field}", spec[field])
+        if spec["root"] in made_by_workflow:
+            continue
+        if not pathlib.Path(spec["root"]).is_dir():
+            what = "is not a folder" if pathlib.Path(spec["root"]).exists() else "does not exist"
+            raise ConfigError(f"{key} root: {spec['root']} {what}")
+        if spec["kind"] == "sheet":
+            try:
+                list_entries(spec)
+            except DatasetError as exc:
+                raise ConfigError(f"{key} sheet: {exc}") from None
+    check_cache_dir(study.cache_dir)

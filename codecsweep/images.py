@@ -1,10 +1,20 @@
 """Source images: validation, normalization to 8-bit RGB, scaling, shards.
 
-Every source becomes one canonical 8-bit RGB image before anything else sees it, and how
-it got there is recorded (``normalization``):
-- EXIF orientation is applied (what a viewer shows is what is encoded);
+Every source becomes one canonical 8-bit sRGB image before anything else sees it, and how
+it got there is recorded (``normalization``, "; "-separated steps):
+- formats: whatever Pillow reads, plus HEIF/HEIC (pillow-heif's opener) and TIFFs Pillow
+  cannot represent (float, signed, 16-bit colour) through tifffile; a file whose content is
+  another format than its suffix says is read and the mismatch recorded;
+- multi-frame files (animated GIF/PNG/WebP, multi-page TIFF, HEIF sequences): the first frame,
+  recorded as "first of N frames";
+- EXIF/TIFF orientation is applied (what a viewer shows is what is encoded);
+- an embedded ICC profile that is not sRGB is converted to sRGB (``PIL.ImageCms``, perceptual
+  intent): the classifiers were trained on sRGB;
+- pixel values: 16-bit to 8-bit by the type's range; a 16-bit file whose largest value is at
+  most 4095 is taken as 12-bit data (cameras and instruments store 12 bits in 16); float data
+  must lie in 0..1; signed integers with negative values are shifted by half their range;
 - transparency (RGBA, LA, palette with a transparent index) is flattened onto white;
-- CMYK, 16-bit, palette and grayscale sources are converted to 8-bit RGB.
+- CMYK, palette and grayscale sources are converted to RGB.
 
 Downscaling before encoding uses Lanczos (Pillow ``LANCZOS``); decoded variants are brought
 back to the source size with bicubic (``BICUBIC``) for full-reference metrics.
@@ -13,11 +23,17 @@ back to the source size with bicubic (``BICUBIC``) for full-reference metrics.
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 import pathlib
+import re
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps
+import pillow_heif
+from PIL import Image, ImageCms, ImageOps, PngImagePlugin
+
+pillow_heif.register_heif_opener()  # HEIC/HEIF, the same in every dataset kind and stage
 
 DOWNSCALE_FILTER = Image.Resampling.LANCZOS
 UPSCALE_FILTER = Image.Resampling.BICUBIC
@@ -27,7 +43,7 @@ Image.MAX_IMAGE_PIXELS = None
 
 
 class BadImage(ValueError):
-    """A source that cannot be used; the message says why."""
+    """A source that cannot be used; the message says why (and what to do, where there is a fix)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +54,197 @@ class Limits:
 
 def shard_of(image_id: str, shards: int) -> int:
     """Stable shard of an image: adding images never moves the existing ones."""
-    return int(hashlib.sha256(image_id.encode()).hexdigest()[:8], 16) % shards
+    return int(hashlib.sha256(image_id.encode("utf-8", "surrogateescape")).hexdigest()[:8], 16) % shards
+
+
+def path_text(path) -> str:
+    """A path as text that Parquet/CSV can hold: bytes that are not UTF-8 (allowed in Linux
+    file names) become ``\\xNN``; ``text_path`` reverses it."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def text_path(text: str) -> pathlib.Path:
+    """The file a ``path_text`` names (the text itself when no escaped bytes are in it)."""
+    if "\\x" not in text or os.path.lexists(text):
+        return pathlib.Path(text)
+    raw = re.sub(rb"\\x([89a-f][0-9a-f])", lambda m: bytes([int(m.group(1), 16)]), text.encode())
+    return pathlib.Path(os.fsdecode(raw))
+
+
+# Which format a suffix promises, to record (not reject) content of another format.
+SUFFIX_FORMATS = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".jpe": "JPEG",
+    ".png": "PNG",
+    ".gif": "GIF",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
+    ".heic": "HEIF",
+    ".heif": "HEIF",
+    ".avif": "AVIF",
+    ".jp2": "JPEG2000",
+    ".j2k": "JPEG2000",
+    ".jpx": "JPEG2000",
+    ".ppm": "PPM",
+    ".pgm": "PPM",
+    ".pbm": "PPM",
+}
+
+# Formats no installed library rasterizes: (magic test, reason with what to do).
+_UNSUPPORTED = [
+    (lambda h: h.startswith(b"%PDF"), "a PDF document, not a raster image: export its pages as PNG or JPEG"),
+    (
+        lambda h: b"<svg" in h.lower() or (h.lstrip().startswith(b"<?xml") and b"svg" in h.lower()),
+        "an SVG (vector) image: rasterize it to PNG first",
+    ),
+    (lambda h: h[4:12] in (b"ftypcrx ",), "a Canon raw (CR3) file: convert it to TIFF or JPEG first"),
+]
+
+
+def _sniff(path: pathlib.Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(512)
+
+
+def _is_tiff(head: bytes) -> bool:
+    return head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+def _unidentified_reason(path: pathlib.Path, head: bytes) -> str:
+    """Why Pillow could not open a file, as precisely as the first bytes allow."""
+    for test, reason in _UNSUPPORTED:
+        if test(head):
+            return f"not an image codecsweep can read: {reason}"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        try:  # Pillow's PNG reader says what is broken (e.g. a bad header checksum)
+            PngImagePlugin.PngImageFile(path).close()
+        except (SyntaxError, OSError, ValueError) as exc:
+            return f"damaged PNG ({exc}): re-export the file from its source"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "damaged JPEG (it starts like a JPEG but its header cannot be parsed): re-export it"
+    printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in head) / max(1, len(head))
+    if printable > 0.95:
+        return "not an image: the file is text"
+    return f"not an image Pillow or pillow-heif can identify (first bytes {head[:8].hex()})"
+
+
+_ORIENT = {
+    2: [Image.Transpose.FLIP_LEFT_RIGHT],
+    3: [Image.Transpose.ROTATE_180],
+    4: [Image.Transpose.FLIP_TOP_BOTTOM],
+    5: [Image.Transpose.TRANSPOSE],
+    6: [Image.Transpose.ROTATE_270],
+    7: [Image.Transpose.TRANSVERSE],
+    8: [Image.Transpose.ROTATE_90],
+}
+
+
+def _to_8bit(arr: np.ndarray, twelve_bit_rule: bool) -> tuple[np.ndarray, str]:
+    """Integer or float samples to uint8 by the real conventions, or BadImage naming the problem."""
+    if arr.dtype == np.uint8:
+        return arr, ""
+    if arr.dtype.kind == "b":
+        return arr.astype(np.uint8) * 255, "1-bit to 8-bit"
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise BadImage("float pixels include NaN or infinity: save the image without invalid values")
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < -1e-3 or hi > 1 + 1e-3:
+            raise BadImage(
+                f"float pixels span {lo:g}..{hi:g}, not 0..1, so their scale is unknown: "
+                "normalize to 0..1 or save as 8/16-bit integers"
+            )
+        return np.rint(np.clip(arr, 0, 1) * 255).astype(np.uint8), f"float ({arr.dtype}) 0..1 to 8-bit"
+    if arr.dtype.kind not in "iu":
+        raise BadImage(f"pixel type {arr.dtype} is not supported: save as 8/16-bit integers")
+    bits = arr.dtype.itemsize * 8
+    lo, hi = int(arr.min()), int(arr.max())
+    if arr.dtype.kind == "i" and lo < 0:
+        # Signed data: shift by half the range, so the type's range maps to 0..255.
+        x = (arr.astype(np.float64) + 2.0 ** (bits - 1)) / (2.0**bits - 1)
+        return np.rint(x * 255).astype(np.uint8), f"signed {bits}-bit shifted to 8-bit"
+    top = 2.0 ** (bits - 1 if arr.dtype.kind == "i" else bits) - 1
+    what = f"{'signed ' if arr.dtype.kind == 'i' else ''}{bits}-bit to 8-bit"
+    if twelve_bit_rule and bits == 16 and hi <= 4095:
+        top, what = 4095.0, "12-bit (in 16-bit) to 8-bit"
+    return np.rint(np.clip(arr, 0, top).astype(np.float64) * (255.0 / top)).astype(np.uint8), what
+
+
+def _tiff_pixels(path: pathlib.Path, limits: Limits) -> tuple[Image.Image, list[str], dict]:
+    """A TIFF Pillow cannot represent faithfully (float, signed, >8-bit colour) via tifffile."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            shape, axes = page.shape, page.axes
+            h, w = page.imagelength, page.imagewidth
+            if w * h > limits.max_pixels:
+                raise BadImage(f"{w}x{h} pixels, over max_pixels={limits.max_pixels}")
+            arr = page.asarray()
+            n = len(tif.pages)
+            icc = page.tags.get(34675)
+            orientation = page.tags.get(274)
+            photometric = page.photometric
+            info = {
+                "n_frames": n,
+                "icc_profile": bytes(icc.value) if icc else None,
+                "orientation": int(orientation.value) if orientation else 1,
+            }
+    except BadImage:
+        raise
+    except Exception as exc:  # tifffile raises many kinds; the message is what matters
+        raise BadImage(f"cannot decode TIFF ({type(exc).__name__}: {exc})") from exc
+    if "S" in axes and axes.index("S") != len(axes) - 1:
+        arr = np.moveaxis(arr, axes.index("S"), -1)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.shape[:2] != (h, w) or arr.ndim > 3 or (arr.ndim == 3 and arr.shape[2] not in (2, 3, 4)):
+        raise BadImage(f"TIFF with layout {axes} {shape}: save it as gray, RGB or RGBA")
+    u8, what = _to_8bit(arr, twelve_bit_rule=True)
+    if photometric == tifffile.PHOTOMETRIC.MINISWHITE:
+        u8 = 255 - u8
+    mode = "L" if u8.ndim == 2 else {2: "LA", 3: "RGB", 4: "RGBA"}[u8.shape[2]]
+    steps = ["from TIFF (tifffile)"] + ([what] if what else [])
+    return Image.fromarray(np.ascontiguousarray(u8), mode), steps, info
+
+
+def _tiff_is_plain(path: pathlib.Path) -> bool:
+    """Whether Pillow reads this TIFF faithfully (8-bit or 1-bit samples); else tifffile does."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            return page.dtype in (np.uint8, np.bool_)  # int8 too goes to tifffile: Pillow reads it as unsigned
+    except Exception:  # let Pillow try, and say what it says
+        return True
+
+
+_SRGB = ImageCms.createProfile("sRGB")
+
+
+def _to_srgb(im: Image.Image, icc: bytes) -> tuple[Image.Image, str]:
+    """Convert pixels from their embedded ICC profile to sRGB (perceptual); sRGB profiles are left alone."""
+    try:
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        desc = (ImageCms.getProfileDescription(src) or "").strip()
+    except (OSError, ImageCms.PyCMSError) as exc:
+        return im, f"ICC profile unreadable ({exc}), ignored"
+    if "srgb" in desc.lower().replace(" ", ""):
+        return im, ""
+    alpha = im.getchannel("A") if im.mode in ("RGBA", "LA") else None
+    base = im.convert(im.mode[:-1] or "L") if alpha is not None else im
+    try:
+        out = ImageCms.profileToProfile(base, src, _SRGB, outputMode="RGB")
+    except ImageCms.PyCMSError as exc:
+        return im, f"ICC profile {desc!r} could not be applied ({exc}), ignored"
+    if alpha is not None:
+        out.putalpha(alpha)
+    return out, f"ICC profile {desc!r} converted to sRGB"
 
 
 def _flatten(im: Image.Image) -> Image.Image:
@@ -47,15 +253,19 @@ def _flatten(im: Image.Image) -> Image.Image:
     return Image.alpha_composite(white, rgba).convert("RGB")
 
 
-def _to_8bit_rgb(im: Image.Image) -> tuple[Image.Image, list[str]]:
+def _to_rgb(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, list[str]]:
     steps = []
-    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        # 16-bit/32-bit gray: scale the full range of the type to 0..255.
-        arr = np.asarray(im, dtype=np.float64)
-        top = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        im = Image.fromarray(np.clip(np.rint(arr * 255.0 / top), 0, 255).astype(np.uint8), "L")
-        steps.append("16-bit to 8-bit")
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(im)
+        if im.mode == "I" and arr.size and arr.min() >= 0 and arr.max() <= 65535:
+            arr = arr.astype(np.uint16)  # Pillow's 32-bit mode holding 16-bit data (PGM, PNG)
+        u8, what = _to_8bit(arr, twelve_bit_rule=False)
+        im = Image.fromarray(u8, "L")
+        steps.append(what)
+    if icc and im.mode in ("RGB", "RGBA", "L", "LA", "CMYK"):
+        im, what = _to_srgb(im, icc)
+        steps += [what] if what else []
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info):
         steps.append("alpha flattened on white")
         return _flatten(im), steps
     if im.mode != "RGB":
@@ -70,34 +280,60 @@ def load_source(path, limits: Limits = Limits()) -> tuple[Image.Image, str]:
     Returns the canonical RGB image and a short text of what normalization did ("" if
     nothing). Raises ``BadImage`` naming the reason for anything unusable.
     """
+    path = text_path(str(path))  # the stages pass source_path as stored in the images table
     try:
-        size = pathlib.Path(path).stat().st_size
+        st = path.stat()
+        if not path.is_file():
+            raise BadImage("not a regular file")
+        head = _sniff(path)
     except OSError as exc:
-        raise BadImage(f"unreadable: {exc.strerror}") from exc
-    if size == 0:
+        raise BadImage(f"unreadable: {exc.strerror or exc}") from exc
+    if st.st_size == 0:
         raise BadImage("empty file (0 bytes)")
-    if size > limits.max_file_bytes:
-        raise BadImage(f"file is {size} bytes, over max_file_bytes={limits.max_file_bytes}")
+    if st.st_size > limits.max_file_bytes:
+        raise BadImage(f"file is {st.st_size} bytes, over max_file_bytes={limits.max_file_bytes}")
+    steps: list[str] = []
     try:
-        with Image.open(path) as im:
-            w, h = im.size
-            if w * h > limits.max_pixels:
-                raise BadImage(f"{w}x{h} pixels, over max_pixels={limits.max_pixels}")
-            im.load()
-            orientation = im.getexif().get(0x0112, 1)
-            steps = [f"EXIF orientation {orientation} applied"] if orientation in range(2, 9) else []
-            rgb, more = _to_8bit_rgb(ImageOps.exif_transpose(im))
-            fmt = im.format
+        if _is_tiff(head) and not _tiff_is_plain(path):
+            im, steps, info = _tiff_pixels(path, limits)
+            fmt, frames, icc, orientation = "TIFF", info["n_frames"], info["icc_profile"], info["orientation"]
+            for t in _ORIENT.get(orientation, []):
+                im = im.transpose(t)
+        else:
+            with Image.open(path) as src:
+                w, h = src.size
+                if w * h > limits.max_pixels:
+                    raise BadImage(f"{w}x{h} pixels, over max_pixels={limits.max_pixels}")
+                fmt, frames = src.format, getattr(src, "n_frames", 1)
+                src.load()
+                icc = src.info.get("icc_profile")
+                orientation = src.getexif().get(0x0112, 1)
+                im = ImageOps.exif_transpose(src)
+            if fmt and fmt not in ("JPEG", "PNG"):
+                steps.append(f"from {fmt}")
+        expected = SUFFIX_FORMATS.get(path.suffix.lower())
+        if expected and fmt not in (expected, "MPO" if expected == "JPEG" else expected):
+            steps.append(f"{fmt} content in a file named {path.suffix}")
+        if frames > 1:
+            steps.append(f"first of {frames} frames")
+        if orientation in _ORIENT:
+            steps.append(f"EXIF orientation {orientation} applied")
+        rgb, more = _to_rgb(im, icc)
     except BadImage:
         raise
     except Image.UnidentifiedImageError:
-        raise BadImage("not an image Pillow can identify") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+        raise BadImage(_unidentified_reason(path, head)) from None
+    except ValueError as exc:
+        if "MAX_TEXT_CHUNK" in str(exc):
+            raise BadImage(
+                f"a PNG text (metadata) chunk inflates past Pillow's safety limit of "
+                f"{PngImagePlugin.MAX_TEXT_CHUNK} bytes: re-save the image without its metadata"
+            ) from exc
         raise BadImage(f"cannot decode ({exc})") from exc
-    steps += more
-    if fmt and fmt not in ("JPEG", "PNG"):
-        steps.insert(0, f"from {fmt}")
-    return rgb, "; ".join(steps)
+    except (OSError, SyntaxError, EOFError) as exc:
+        hint = ": the file is incomplete, copy it again" if "truncated" in str(exc) else ""
+        raise BadImage(f"cannot decode ({exc}){hint}") from exc
+    return rgb, "; ".join(steps + more)
 
 
 def prepare(rgb: Image.Image, scale: float, color: str) -> Image.Image:

@@ -17,8 +17,9 @@ import json
 
 #: The meaning of keys as a whole (field names, canonical JSON).
 KEY_SCHEMA = 1
-#: ``images.load_source``: how a source becomes canonical 8-bit RGB.
-NORMALIZATION_VERSION = 1
+#: ``images.load_source``: how a source becomes canonical 8-bit RGB. 2: ICC profiles converted to
+#: sRGB, float/signed/12-bit conventions, TIFF through tifffile.
+NORMALIZATION_VERSION = 2
 #: ``codecs.Encoder.encode``: 2 = the source's metadata is dropped before encoding.
 ENCODE_VERSION = 2
 #: ``models.preprocess``: 2 = each model family's reference evaluation transform.

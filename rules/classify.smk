@@ -20,7 +20,7 @@ rule classify_originals:
         "../envs/codecsweep.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=shard_mem_mb("classify"),
         runtime=60,
         gpu=1,
     params:
@@ -49,7 +49,7 @@ rule analyze:
         "../envs/codecsweep.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=shard_mem_mb("analyze"),
         runtime=240,
         gpu=1,
     params:

@@ -13,7 +13,7 @@ rule encode:
         "../envs/codecsweep.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=shard_mem_mb("encode"),
         runtime=240,
     params:
         grid=lambda w: STUDY.encoder_grid(w.encoder),

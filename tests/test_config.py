@@ -33,7 +33,7 @@ def test_default_config_is_the_study_grid(config):
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda c: c.update(batch_size=0), "0 is less than the minimum of 1"),
+        (lambda c: c.update(batch_size=0), "0 is not valid under any of the given schemas"),
         (lambda c: c.update(colour="rgb"), "'colour' was unexpected"),
         (lambda c: c["datasets"][0].update(kind="zip"), "'zip' is not one of"),
         (lambda c: c.update(models="efficientnet_lite0"), "'efficientnet_lite0' is not of type 'array'"),
@@ -73,3 +73,27 @@ def test_semantic_errors_name_the_key(config, tmp_path):
     cfg["grids"] = [str(tmp_path / "nope.yaml")]
     with pytest.raises(ConfigError, match="cannot read grid file"):
         check(cfg)
+
+
+def test_mem_mb_grows_with_the_shards_largest_image(config, tmp_path):
+    from codecsweep import records
+    from codecsweep.config import MEM_MB
+
+    study = check(copy.deepcopy(config))
+    base = {"dataset": "d", "status": "ok", "width": 4000, "height": 3000, "shard": 0}
+    rows = [
+        records.new_row(records.IMAGES, **dict(base, image_id="a")),
+        records.new_row(records.IMAGES, **dict(base, image_id="b", width=8000, height=6000, shard=1)),
+        # rejected: not encoded
+        records.new_row(
+            records.IMAGES, **dict(base, image_id="c", width=9000, height=9000, shard=1, status="rejected")
+        ),
+    ]
+    records.write(rows, records.IMAGES, tmp_path / "images.parquet")
+    b, per_mp = MEM_MB["analyze"]
+    assert study.mem_mb("analyze", tmp_path / "images.parquet", "d", 0) == int(b + per_mp * 12)
+    assert study.mem_mb("analyze", tmp_path / "images.parquet", "d", 1) == int(b + per_mp * 48)
+    # Before ingest has written the table: a 12 MP guess (Snakemake asks again when the job is ready).
+    assert study.mem_mb("encode", tmp_path / "none.parquet", "d", 0) == int(
+        MEM_MB["encode"][0] + MEM_MB["encode"][1] * 12
+    )

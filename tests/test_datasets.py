@@ -93,11 +93,13 @@ def test_folder_and_imagefolder_kinds(tmp_path):
         else:
             Image.new("RGB", (8, 8)).save(tmp_path / rel, format="JPEG")
     entries = list_entries({"kind": "imagefolder", "root": str(tmp_path)})
+    # Every file is listed: the text file becomes a rejected row at ingest, never a silent skip.
     assert [(e["image_id"], e["label_wnid"]) for e in entries] == [
         ("n02123045/x", "n02123045"),
+        ("n07920052/notes", "n07920052"),
         ("n07920052/y", "n07920052"),
     ]
-    assert [e["label_wnid"] for e in list_entries({"kind": "folder", "root": str(tmp_path)})] == [None, None]
+    assert [e["label_wnid"] for e in list_entries({"kind": "folder", "root": str(tmp_path)})] == [None] * 3
 
 
 def test_ilsvrc_val_with_loc_solution(tmp_path):

@@ -61,7 +61,7 @@ def test_cmyk_and_16bit_and_gray(tmp_path, small_photo):
     "content, reason",
     [
         (b"", "empty file (0 bytes)"),
-        (b"this is a text file, not a picture\n", "not an image Pillow can identify"),
+        (b"this is a text file, not a picture\n", "not an image: the file is text"),
     ],
 )
 def test_invalid_files(tmp_path, content, reason):

@@ -11,11 +11,11 @@ SOURCE, ARTIFACT, WEIGHTS = "ab" * 32, "cd" * 32, "ef" * 32
 def test_artifact_keys_are_pinned():
     assert (
         keys.artifact_key(SOURCE, "jpeg", "libjpeg-turbo 3.1.0 (Pillow 13.0.0)", 0.5, "gray", "20")
-        == "4286a61ba002c13dcd34f08604a1938667091980965b933cecea035d9bb8cb84"
+        == "0c3c949edb3bf5da38ec13b9b0c13c7c250fece4ee6882a7f22d84a2a4090fe5"
     )
     assert (
         keys.artifact_key(SOURCE, "hevc", "x265 (libheif)", 1.0, "rgb", "35")
-        == "076a17a1548f7b0ac9353a77ddedea54e7bac2550efa259873d7bc366a4fe24b"
+        == "2a5c9a6eb600e0d0987841ac375f8d1845c040e7c0ff0cb3a45ecd71911e9234"
     )
 
 
@@ -32,7 +32,7 @@ def test_metric_key_is_pinned():
     assert keys.pixel_metrics_id() == "pixel-v1:upscale-bicubic"
     assert (
         keys.metric_key(keys.pixel_metrics_id(), ARTIFACT, SOURCE)
-        == "97f9bf41fecaa41ef84ff463ce099f58a6402eeebb42833818643a54bb14f74e"
+        == "89b47c6bc4ba43aad93e7f2a4ae00cc24a833769939a2c0d3e4510be932a04e1"
     )
 
 

@@ -17,19 +17,22 @@ def _pyproject_pins() -> set[str]:
     return {d.replace(" ", "") for d in project["dependencies"]}
 
 
-def _no_deps_pins() -> set[str]:
-    """Packages the Makefile installs with --no-deps (their metadata conflicts with our pins)."""
+def _no_deps_pins(path: str = "Makefile") -> set[str]:
+    """Packages installed with --no-deps (their metadata conflicts with our pins)."""
     pins = set()
-    for line in (REPO / "Makefile").read_text().splitlines():
+    for line in (REPO / path).read_text().splitlines():
         if "--no-deps" in line:
             pins |= set(re.findall(r"[A-Za-z0-9_.-]+==[0-9][A-Za-z0-9_.]*", line))
     return pins
 
 
 def test_conda_env_pins_equal_pyproject_pins():
+    """pip's setup (pyproject + the Makefile's --no-deps line) and conda's (the env file + its
+    post-deploy script's --no-deps line) install the same pinned packages."""
     env = yaml.safe_load((REPO / "envs/codecsweep.yaml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert set(pip) == _pyproject_pins() | _no_deps_pins()
+    assert _no_deps_pins("envs/codecsweep.post-deploy.sh") == _no_deps_pins()
+    assert set(pip) | _no_deps_pins("envs/codecsweep.post-deploy.sh") == _pyproject_pins() | _no_deps_pins()
 
 
 def _imported_top_level_modules() -> set[str]:
