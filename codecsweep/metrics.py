@@ -174,21 +174,41 @@ def _ssim_sums(x: _Level, y: _Level, add_luma: bool, moments=None) -> tuple[np.n
     c += add_luma
     hv, wv = h - _HALO, w - _HALO
     ssim_sum, cs_sum = np.zeros(c), np.zeros(c)
+    k = 3 if moments else 5
     for o0, o1 in _bands(hv):
         px = x.planes(o0, o1 + _HALO, add_luma)
-        py = y.planes(o0, o1 + _HALO, add_luma)
-        stack = [py, py * py, px * py] + ([] if moments else [px, px * px])
-        b = _blur(np.concatenate(stack, axis=1))
+        stack = np.empty((px.shape[0], k * c, w), np.float32)  # (rows, maps, width): one matrix product
+        py = _planes(y.samples[o0 : o1 + _HALO], y.scale, add_luma, stack[:, :c])
+        np.multiply(py, py, out=stack[:, c : 2 * c])
+        np.multiply(px, py, out=stack[:, 2 * c : 3 * c])
+        if not moments:
+            stack[:, 3 * c : 4 * c] = px
+            np.multiply(px, px, out=stack[:, 4 * c :])
+        b = _blur(stack)
         mu_y, e_yy, e_xy = b[:, :c], b[:, c : 2 * c], b[:, 2 * c : 3 * c]
         if moments:
             mu_x, var_x = moments[0][o0:o1], moments[1][o0:o1]
         else:
-            mu_x = b[:, 3 * c : 4 * c]
-            var_x = b[:, 4 * c :] - mu_x * mu_x
+            mu_x, var_x = b[:, 3 * c : 4 * c], b[:, 4 * c :]
+            var_x -= mu_x * mu_x
+        # in place, few temporaries: cs = (2 cov + C2) / (var_x + var_y + C2),
+        # ssim = cs (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1)
         mu_xy = mu_x * mu_y
-        mu_yy = mu_y * mu_y
-        cs = (2 * (e_xy - mu_xy) + _C2) / (var_x + (e_yy - mu_yy) + _C2)
-        ssim_map = cs * (2 * mu_xy + _C1) / (mu_x * mu_x + mu_yy + _C1)
+        e_xy -= mu_xy
+        e_xy *= 2
+        e_xy += _C2
+        np.multiply(mu_y, mu_y, out=mu_y)
+        e_yy -= mu_y
+        e_yy += var_x
+        e_yy += _C2
+        cs = np.divide(e_xy, e_yy, out=e_xy)
+        mu_xy *= 2
+        mu_xy += _C1
+        lum_den = np.multiply(mu_x, mu_x, out=e_yy)
+        lum_den += mu_y
+        lum_den += _C1
+        ssim_map = np.divide(mu_xy, lum_den, out=mu_xy)
+        ssim_map *= cs
         ssim_sum += ssim_map.sum(axis=(0, 2))
         cs_sum += cs.sum(axis=(0, 2))
     return ssim_sum / (hv * wv), cs_sum / (hv * wv)
