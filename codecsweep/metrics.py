@@ -3,15 +3,35 @@
 All metrics compare images at the source's geometry (the decoded variant is brought back
 with bicubic, see ``images.to_source_geometry``), on 8-bit values (data range 255).
 
-- ``psnr``: 10 log10(255^2 / MSE) over all RGB samples; ``psnr_y`` on luma.
+- ``psnr``: 10 log10(255^2 / MSE) over all RGB samples; ``psnr_y`` on luma. The squared
+  errors are summed in integers, so both are exact.
 - ``ssim``: Wang et al. 2004, Gaussian 11x11 window, sigma 1.5, K1 0.01, K2 0.03, mean of
-  the per-channel SSIM over the valid (unpadded) region; ``ssim_y`` on luma. Computed by
-  ``pytorch_msssim`` (equal to scikit-image's ``structural_similarity(gaussian_weights=True,
-  sigma=1.5, use_sample_covariance=False, data_range=255)``; the tests check 1e-4).
-- ``ms_ssim``: Wang et al. 2003, 5 scales with the standard weights (``pytorch_msssim``);
-  null when the shorter side is under 161 pixels (4 halvings of an 11-tap window).
-- luma (Y) is ITU-R BT.601: 0.299 R + 0.587 G + 0.114 B, in floating point.
+  the per-channel SSIM over the valid (unpadded) region; ``ssim_y`` on luma. Equal to
+  scikit-image's ``structural_similarity(gaussian_weights=True, sigma=1.5,
+  use_sample_covariance=False, data_range=255)`` (the tests check 1e-5; measured 3e-7).
+  Null when the shorter side is under 11 pixels.
+- ``ms_ssim``: Wang et al. 2003, 5 scales with the standard weights, the scales made as
+  ``pytorch_msssim`` makes them (2x2 average pooling, odd sides zero-padded); equal to its
+  ``ms_ssim`` (tests 1e-5; measured 1.5e-6). Null when the shorter side is under 161 pixels
+  (4 halvings of an 11-tap window).
+- luma (Y) is ITU-R BT.601: 0.299 R + 0.587 G + 0.114 B.
 - ``dfd`` and ``lpips``: deep-feature distances, see ``DeepFeatureDistance`` and ``Lpips``.
+
+How the pixel metrics are computed (``pixel_metrics``): in float32, in horizontal bands of
+``BAND_ROWS`` output rows read with a 5-row halo on each side. Per band, the maps whose local
+Gaussian means SSIM needs (y, y^2, x*y per channel, R, G, B and Y together) are stacked and
+blurred at once by two banded matrix products (BLAS); SSIM, SSIM-Y and MS-SSIM's first scale
+share them. ``Reference`` computes what depends on the source only once per source: its
+MS-SSIM scales and, up to ``MOMENTS_BUDGET_BYTES``, its local means and variances (a third
+less work per variant). No torch.
+
+Memory, per megapixel of the source: the uint8 source and variant the caller holds (3 + 3 MB),
+the source's scales 1-4 (uint16 sums, exact: 2 MB) and the variant's current scale (<= 1.5 MB),
+the source's moments only while they fit the budget (40 MB/MP, so sources up to ~3 MP), and a
+band working set that grows with the width only (~10 kB per column: ~80 MB at 8000 columns).
+Measured (``benchmarks/metrics_benchmark.py``: one variant in a fresh process with torch
+loaded): the pixel metrics add 74 MB at 12 MP and 208 MB at 48 MP to the two uint8 images
+(72 / 288 MB); peak RSS 694 / 1046 MB, of which torch and Python are ~470 MB.
 """
 
 from __future__ import annotations
