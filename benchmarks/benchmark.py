@@ -6,7 +6,8 @@ Prints, on this machine: images/s of each classifier (preprocessed batches, fp32
 reduced-precision variants), of dfd and LPIPS (when its backbone is in the torch cache),
 milliseconds per variant of each encoder at full scale on a 512x512 photo (the learned
 codecs at every quality level, on --learned-device; --learned-only times just those), and
-milliseconds per variant of the pixel metrics. torch uses all cores unless --threads.
+milliseconds per variant of the pixel metrics (one core, peak memory, before/after and accuracy:
+benchmarks/metrics_benchmark.py). torch uses all cores unless --threads.
 """
 
 from __future__ import annotations

@@ -24,8 +24,9 @@ NORMALIZATION_VERSION = 2
 ENCODE_VERSION = 2
 #: ``models.preprocess``: 2 = each model family's reference evaluation transform.
 PREPROCESS_VERSION = 2
-#: ``metrics.pixel_metrics`` (PSNR, SSIM, MS-SSIM, luma variants).
-PIXEL_METRICS_VERSION = 1
+#: ``metrics.pixel_metrics`` (PSNR, SSIM, MS-SSIM, luma variants). 2: the banded float32 kernel
+#: (values within 2e-6 of v1: a fresh run and a cached one must give the same Parquet).
+PIXEL_METRICS_VERSION = 2
 #: ``metrics.DeepFeatureDistance``: 2 = each image as the classifier sees it (coded size), from
 #: the classifying forward pass.
 DFD_VERSION = 2

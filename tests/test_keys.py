@@ -29,10 +29,10 @@ def test_prediction_key_and_preprocessing_id_are_pinned():
 
 
 def test_metric_key_is_pinned():
-    assert keys.pixel_metrics_id() == "pixel-v1:upscale-bicubic"
+    assert keys.pixel_metrics_id() == "pixel-v2:upscale-bicubic"
     assert (
         keys.metric_key(keys.pixel_metrics_id(), ARTIFACT, SOURCE)
-        == "89b47c6bc4ba43aad93e7f2a4ae00cc24a833769939a2c0d3e4510be932a04e1"
+        == "9199d8f7de11c4bc3d0e8c8229385235a3a3410744e7e387fe4a01c006a29722"
     )
 
 

@@ -93,18 +93,78 @@ def test_lpips_without_backbone_is_null_with_reason(tmp_path, monkeypatch, photo
     assert "alexnet-owt-7be5be79.pth" in lp.reason and str(tmp_path) in lp.reason
 
 
-@pytest.mark.parametrize("size", [(512, 512), (300, 241), (160, 200), (12, 11)])
-def test_one_pass_ssim_and_ms_ssim_equal_pytorch_msssim_exactly(size):
-    """The shared pass must give the library's own numbers bit for bit (cached metrics stay valid)."""
-    import skimage.data
-    import torch
-    from PIL import Image
-    from pytorch_msssim import ms_ssim, ssim
+def _skimage_ssim(a, b, **kw):
+    return structural_similarity(
+        a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255, **kw
+    )
 
-    a = np.asarray(Image.fromarray(skimage.data.astronaut()).resize(size))
-    b = noisy(a, 12)
+
+def _torch_ms_ssim(a, b):
+    import torch
+    from pytorch_msssim import ms_ssim
+
     ta, tb = (torch.from_numpy(x.astype(np.float32)).permute(2, 0, 1)[None] for x in (a, b))
-    kw = dict(data_range=255, win_size=11, win_sigma=1.5, K=(0.01, 0.03))
-    s, m = metrics.ssim_and_ms_ssim(a, b)
-    assert s == float(ssim(ta, tb, **kw))
-    assert m == (float(ms_ssim(ta, tb, **kw)) if min(size) >= 161 else None)
+    return float(ms_ssim(ta, tb, data_range=255, win_size=11, win_sigma=1.5, K=(0.01, 0.03)))
+
+
+# (width, height): odd sides at every MS-SSIM scale (321x161: 161, 81, 41, 21, 11), a last band
+# of one row (43 - 10 = 33 valid rows with 32-row bands), exactly one band (42), too small.
+SIZES = [(300, 241), (321, 161), (241, 300), (180, 43), (200, 42), (160, 200), (12, 11)]
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("sigma", [3, 25])
+def test_pixel_metrics_equal_scikit_image_and_pytorch_msssim(photo, size, sigma):
+    a = np.asarray(photo.resize(size))
+    b = noisy(a, sigma, seed=sigma)
+    m = metrics.pixel_metrics(metrics.Reference(a), b)
+    assert m["ssim"] == pytest.approx(_skimage_ssim(a, b, channel_axis=2), abs=1e-5)
+    assert m["ssim_y"] == pytest.approx(_skimage_ssim(metrics.luma(a), metrics.luma(b)), abs=1e-5)
+    assert m["psnr"] == metrics.psnr(a, b)  # float64 MSE of integers is exact, so is the integer one
+    assert m["psnr"] == pytest.approx(peak_signal_noise_ratio(a, b, data_range=255), rel=1e-12)
+    assert m["psnr_y"] == pytest.approx(peak_signal_noise_ratio(metrics.luma(a), metrics.luma(b), data_range=255))
+    if min(size) >= 161:
+        assert m["ms_ssim"] == pytest.approx(_torch_ms_ssim(a, b), abs=1e-5)
+        assert metrics.ms_ssim(a, b) == pytest.approx(m["ms_ssim"], abs=1e-6)
+    else:
+        assert m["ms_ssim"] is None
+
+
+def test_bands_and_cached_moments_do_not_change_values(photo, monkeypatch):
+    """Band boundaries anywhere (bands of 5 rows) and the source's moments recomputed per
+    band instead of kept by Reference: the same numbers (float32 rounding apart)."""
+    a = np.asarray(photo.resize((300, 241)))
+    b = noisy(a, 15)
+    kept = metrics.pixel_metrics(metrics.Reference(a), b)
+    monkeypatch.setattr(metrics, "BAND_ROWS", 5)
+    recomputed = metrics.Reference(a, moments_budget=0)
+    assert recomputed.moments is None
+    for name, value in metrics.pixel_metrics(recomputed, b).items():
+        assert value == pytest.approx(kept[name], abs=1e-6), name
+
+
+def test_pyramid_is_pytorch_msssim_average_pooling_exactly():
+    """The uint16 sums of the scales, divided by 4**level, are avg_pool2d's float32 values bit
+    for bit, odd sides (padded, the zero counted in the mean) included."""
+    import torch
+    import torch.nn.functional as F
+
+    a = np.random.default_rng(1).integers(0, 256, (161, 83, 3), dtype=np.uint8)
+    level, t = metrics._Level(a), torch.from_numpy(a.astype(np.float32)).permute(2, 0, 1)[None]
+    for _ in range(4):
+        level = level.half()
+        t = F.avg_pool2d(t, kernel_size=2, padding=[s % 2 for s in t.shape[2:]])
+        assert level.samples.dtype == np.uint16
+        assert np.array_equal(level.samples * np.float32(level.scale), t[0].permute(1, 2, 0).numpy())
+
+
+def test_small_images_and_bad_input(photo):
+    a = np.asarray(photo.resize((50, 10)))
+    m = metrics.pixel_metrics(metrics.Reference(a), noisy(a, 5))
+    assert m["ssim"] is m["ssim_y"] is m["ms_ssim"] is None  # under the 11x11 window
+    assert m["psnr"] == metrics.psnr(a, noisy(a, 5))
+    assert metrics.pixel_metrics(metrics.Reference(a), a)["psnr_y"] == float("inf")
+    with pytest.raises(ValueError, match=r"source's shape \(10, 50, 3\), got uint8 \(10, 49, 3\)"):
+        metrics.pixel_metrics(metrics.Reference(a), a[:, :49])
+    with pytest.raises(ValueError, match="8-bit RGB"):
+        metrics.Reference(a.astype(np.float32))
