@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import hashlib
 import importlib.metadata
 import io
@@ -247,10 +248,9 @@ def connect_results(results: pathlib.Path):
     con = duckdb.connect()
     for view, pattern in VIEWS.items():
         files = sorted(str(p) for p in results.glob(pattern))
-        if files:
-            con.execute(
-                f"CREATE VIEW {view} AS SELECT * FROM read_parquet($files, union_by_name=true)", {"files": files}
-            )
+        if files:  # a view cannot take parameters: the paths are quoted as SQL literals
+            quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet([{quoted}], union_by_name=true)")
     return con
 
 
@@ -286,18 +286,20 @@ def _sql_cmd(args) -> int:
         try:
             for statement in _earlier_views(path):
                 con.execute(statement)
-            df = con.execute(path.read_text()).df()
+            cur = con.execute(path.read_text())
+            names, rows = ([d[0] for d in cur.description], cur.fetchall()) if cur.description else ([], [])
         except duckdb.Error as exc:
             missing = [v for v, p in VIEWS.items() if not any(pathlib.Path(args.results).glob(p))]
             hint = f" (no Parquet files for the view(s) {', '.join(missing)} under {args.results})" if missing else ""
             raise UsageError(f"{name}: {exc}{hint}") from None
-        if args.csv:
-            df.to_csv(sys.stdout, index=False)
+        if args.csv:  # Python values as DuckDB gives them (an integer sum stays an integer)
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerows([names, *rows])
             continue
         if len(args.files) > 1:
             print(("\n" if n else "") + f"-- {name}")
-        print(tabulate(df, headers="keys", showindex=False, floatfmt="g"))
-        print(f"({len(df)} row{'s' if len(df) != 1 else ''})")
+        print(tabulate(rows, headers=names, floatfmt="g"))
+        print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return 0
 
 

@@ -85,15 +85,40 @@ def use_torch(threads: int) -> None:
 
 
 class _Progress:
-    """A log line every ``every`` seconds, so long jobs show they are alive."""
+    """A progress line at most every ``every`` seconds (to the job's log and the terminal), so a
+    long job shows it is alive without flooding either: it names the job (lines of parallel jobs
+    interleave) and gives done/total, the rate and the time left, e.g.
+    ``measure default/shard 1/jpeg: 120/432 variants (28%), 4.0/s, 0:00:30 elapsed, ETA 0:01:18``."""
 
-    def __init__(self, total: int, what: str, every: float = 30.0):
-        self.total, self.what, self.every, self.last = total, what, every, time.monotonic()
+    def __init__(self, total: int, what: str, unit: str = "items", every: float = 30.0, clock=time.monotonic):
+        self.total, self.what, self.unit, self.every, self.clock = total, what, unit, every, clock
+        self.start = self.last = clock()
+
+    @classmethod
+    def for_job(cls, stats: JobStats, total: int, unit: str, **kw) -> _Progress:
+        """Named after the job: stage, dataset, shard, then model and encoder (``original``: the originals)."""
+        parts = [stats.model] if stats.model else []
+        parts += [stats.encoder or "original"] if stats.model or stats.encoder else []
+        return cls(total, f"{stats.stage} {stats.dataset}/shard {stats.shard}/{'/'.join(parts)}", unit, **kw)
 
     def __call__(self, done: int) -> None:
-        if time.monotonic() - self.last >= self.every:
-            self.last = time.monotonic()
-            log.info("%s: %d/%d", self.what, done, self.total)
+        now = self.clock()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        done, elapsed = min(done, self.total), now - self.start
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = _hms((self.total - done) / rate) if rate > 0 else "?"
+        pct = 100 * done // self.total if self.total else 100
+        log.info(
+            "%s: %d/%d %s (%d%%), %.2g/s, %s elapsed, ETA %s",
+            *(self.what, done, self.total, self.unit, pct, rate, _hms(elapsed), eta),
+        )
+
+
+def _hms(seconds: float) -> str:
+    s = round(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 # -- encode --------------------------------------------------------------------------------
@@ -118,7 +143,7 @@ def encode_shard(
     stats = JobStats("encode", dataset, shard, encoder=name)
     points = grid_points(encoder_grid, scales, colors)
     images = shard_images(images_path, shard)
-    progress = _Progress(len(images), f"encode {dataset}/{name}/shard {shard} images")
+    progress = _Progress.for_job(stats, len(images), "images")
     log.info("encode %s shard %d: %d images x %d variants with %s", dataset, shard, len(images), len(points), version)
     rows = []
     for n, img in enumerate(images):
@@ -238,7 +263,7 @@ def _scores(cache: Cache, spec, items: list[dict], load, batch_size: int, thread
     model = load_model(spec.name)
     log.info("%s: %d to compute with %s on %s", what, len(misses), spec.name, model.device)
     batches = [misses[i : i + batch_size] for i in range(0, len(misses), batch_size)]
-    progress = _Progress(len(misses), what)
+    progress = _Progress.for_job(stats, len(misses), "originals" if stats.encoder is None else "variants")
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         ahead = [pool.submit(prep, it) for it in batches[0]] if batches else []
         for k, batch in enumerate(batches):
@@ -427,7 +452,7 @@ def measure_shard(
 
     rows = []
     ref_cache: dict = {}
-    progress = _Progress(len(variants), f"measure {stats.encoder} variants")
+    progress = _Progress.for_job(stats, len(variants), "variants")
 
     def reference(img):
         use_torch(threads)  # only once something must be computed
