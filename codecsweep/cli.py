@@ -29,7 +29,7 @@ import sys
 
 import yaml
 
-from .project import REPO, copy_workflow
+from .project import REPO, WORKFLOW_FILES, copy_workflow
 
 CONFIG = pathlib.Path("config/config.yaml")
 GRIDS = pathlib.Path("config/grids")
@@ -128,6 +128,13 @@ def build_run_config(args, project: pathlib.Path) -> tuple[dict, int]:
 def _run_cmd(args) -> int:
     project = pathlib.Path.cwd()
     config, count = build_run_config(args, project)
+    if not (project / "Snakefile").is_file():
+        clash = [rel for rel in WORKFLOW_FILES if (project / rel).exists()]
+        if clash:
+            raise UsageError(
+                f"{project} has {', '.join(clash)} but no Snakefile: run from the repository, "
+                "a folder codecsweep run has used before, or an empty folder"
+            )
     text = yaml.safe_dump(config, sort_keys=False)
     config_path = pathlib.Path(".codecsweep") / f"run-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"
     ds = config["datasets"][0]
