@@ -153,7 +153,7 @@ def _run_cmd(args) -> int:
     cmd += ["--profile", args.profile] if args.profile else []
     cmd += ["--dry-run"] if args.dry_run else []
     cmd += args.snakemake_args
-    print("codecsweep:", " ".join(cmd[1:]), flush=True)
+    print("codecsweep: running snakemake", " ".join(cmd[3:]), flush=True)
     proc = subprocess.Popen(cmd, cwd=project)
     try:
         rc = proc.wait()
