@@ -38,7 +38,7 @@ test-slurm: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m slurm -s tests/test_slurm.py
 
 test-fast: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -m "not slow and not slurm"
+	$(VENV)/bin/python -m pytest -q -m "not slow and not slurm and not browser"
 
 # Formatting and lint: ruff (package, scripts, tests, benchmarks) and snakefmt (Snakefile,
 # rules), configured in pyproject.toml; `make format` fixes what they report.

@@ -86,5 +86,7 @@ def main(argv=None) -> int:
     return args.func(args)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m codecsweep` is the `codecsweep` command (its cache part calls main above)
+    from codecsweep.cli import main as cli_main
+
+    sys.exit(cli_main())

@@ -11,6 +11,8 @@ from tests.test_report import fixture_files, report  # noqa: F401  (the report b
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOTS = pathlib.Path(__file__).resolve().parent.parent / "reports" / "test-screenshots"
+# Needs Chromium: `make test` installs it and runs this; `make test-fast` deselects it (-m "not browser").
+pytestmark = pytest.mark.browser
 
 
 def test_index_html_renders_with_every_image(report):  # noqa: F811

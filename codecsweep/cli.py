@@ -1,0 +1,474 @@
+"""The ``codecsweep`` command (also ``python -m codecsweep``).
+
+    codecsweep run IMAGES_DIR [--encoders …] [--models …] [--grid …] [--cores N] [--profile P] [--dry-run] [-- …]
+    codecsweep list encoders|models|grids
+    codecsweep sql FILE.sql [FILE.sql …] [--results DIR] [--csv]
+    codecsweep cache stats|verify|gc|migrate [--configfile FILE | --cache-dir DIR] …
+    codecsweep fetch-weights [MODEL …]
+    codecsweep --version
+
+``run`` writes a config (a ``folder`` dataset at IMAGES_DIR, every other key from the project's
+``config/config.yaml``) to ``.codecsweep/run-<hash>.yaml`` and runs the workflow with the Snakemake
+CLI in the current folder, so the cache, resuming and profiles work exactly as with ``snakemake``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import hashlib
+import importlib.metadata
+import io
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import yaml
+
+from .project import REPO, WORKFLOW_FILES, copy_workflow
+
+CONFIG = pathlib.Path("config/config.yaml")
+GRIDS = pathlib.Path("config/grids")
+
+
+class UsageError(Exception):
+    """A bad argument or input: printed as one line (no traceback), exit status 2."""
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("codecsweep")
+    except importlib.metadata.PackageNotFoundError:  # a checkout on PYTHONPATH, not installed
+        import tomllib
+
+        return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+
+
+def _names(values: list[str] | None) -> list[str] | None:
+    """``--encoders jpeg webp`` and ``--encoders jpeg,webp`` alike."""
+    if values is None:
+        return None
+    return [n for v in values for n in v.split(",") if n]
+
+
+# -- run -----------------------------------------------------------------------------------
+
+
+def _project_config(project: pathlib.Path) -> dict:
+    """The defaults: the project's config/config.yaml, else the packaged workflow's."""
+    path = project / CONFIG if (project / CONFIG).is_file() else REPO / CONFIG
+    return yaml.safe_load(path.read_text())
+
+
+def _grid_file(project: pathlib.Path, grid: str) -> tuple[str, pathlib.Path]:
+    """(path written to the config, file to read now) for a grid name (``smoke``) or a YAML file."""
+    for folder in (project / GRIDS, REPO / GRIDS):
+        if (folder / f"{grid}.yaml").is_file():
+            return str(GRIDS / f"{grid}.yaml"), folder / f"{grid}.yaml"
+    path = pathlib.Path(grid).expanduser()
+    if path.is_file():
+        return str(path.resolve()), path
+    known = sorted(p.stem for p in (REPO / GRIDS).glob("*.yaml"))
+    raise UsageError(f"--grid {grid}: no such grid (known: {', '.join(known)}) and no such YAML file")
+
+
+def _readable(project: pathlib.Path, rel: str) -> pathlib.Path:
+    """A workflow file named relative to the project, read from the package before it is copied there."""
+    path = pathlib.Path(rel)
+    return path if path.is_absolute() or (project / path).exists() else REPO / path
+
+
+def build_run_config(args, project: pathlib.Path) -> tuple[dict, int]:
+    """The config of ``codecsweep run`` (and the image count), checked before anything runs."""
+    from .codecs import get_encoder
+    from .config import ConfigError, load_study
+    from .models import get_spec
+
+    images = pathlib.Path(args.images_dir).expanduser().resolve()
+    if not images.exists():
+        raise UsageError(f"images folder {args.images_dir} does not exist")
+    if not images.is_dir():
+        raise UsageError(f"{args.images_dir} is not a folder (codecsweep run takes a folder of images)")
+    if project == images or images in project.parents:
+        # Its outputs (reports/figures/*.png) would be read as images on the next run.
+        raise UsageError(f"run codecsweep from outside the images folder {images} (outputs would land in it)")
+    # Every file counts: a folder dataset reads each one or lists it in rejected.csv with the reason.
+    count = sum(1 for p in images.rglob("*") if p.is_file())
+    if not count:
+        raise UsageError(f"no files under {images}")
+
+    config = _project_config(project)
+    for key, lookup in (("encoders", get_encoder), ("models", get_spec)):
+        for name in _names(getattr(args, key)) or []:
+            try:
+                lookup(name)
+            except KeyError as exc:
+                raise UsageError(f"--{key}: {exc.args[0]}") from None
+    name = args.name or re.sub(r"[^A-Za-z0-9_-]+", "_", images.name).strip("_") or "images"
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise UsageError(f"--name {name!r}: use letters, digits, _ and - only")
+    config["datasets"] = [{"name": name, "kind": "folder", "root": str(images), "shards": args.shards}]
+    config["encoders"] = _names(args.encoders) or config["encoders"]
+    config["models"] = _names(args.models) or config.get("models")
+    grid_files = {}
+    if args.grid:
+        grid_files = dict(_grid_file(project, g) for g in _names(args.grid))
+        config["grids"] = list(grid_files)
+    try:  # grid names, parameters and encoder/grid pairs, as the workflow checks them
+        load_study(dict(config, grids=[str(grid_files.get(g) or _readable(project, g)) for g in config["grids"]]))
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    return config, count
+
+
+def _run_cmd(args) -> int:
+    project = pathlib.Path.cwd()
+    config, count = build_run_config(args, project)
+    if not (project / "Snakefile").is_file():
+        clash = [rel for rel in WORKFLOW_FILES if (project / rel).exists()]
+        if clash:
+            raise UsageError(
+                f"{project} has {', '.join(clash)} but no Snakefile: run from the repository, "
+                "a folder codecsweep run has used before, or an empty folder"
+            )
+    text = yaml.safe_dump(config, sort_keys=False)
+    config_path = pathlib.Path(".codecsweep") / f"run-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"
+    ds = config["datasets"][0]
+    print(
+        f"codecsweep: {count} image(s) in {ds['root']} -> dataset {ds['name']!r}; "
+        f"encoders {', '.join(config['encoders'])}; models {', '.join(config['models'])}; config {config_path}",
+        flush=True,
+    )
+    if not (project / "Snakefile").is_file():
+        copy_workflow(project)
+        print(f"codecsweep: copied the workflow (Snakefile, rules/, …) from {REPO} into {project}", flush=True)
+    (project / config_path).parent.mkdir(exist_ok=True)
+    (project / config_path).write_text(text)
+    cmd = [sys.executable, "-m", "snakemake", "--configfile", str(config_path)]
+    cmd += ["--cores", str(args.cores)] if args.cores else []
+    cmd += ["--profile", args.profile] if args.profile else []
+    cmd += ["--dry-run"] if args.dry_run else []
+    cmd += args.snakemake_args
+    print("codecsweep: running snakemake", " ".join(cmd[3:]), flush=True)
+    proc = subprocess.Popen(cmd, cwd=project)
+    try:
+        rc = proc.wait()
+    except KeyboardInterrupt:  # Snakemake got the Ctrl-C too: let it stop its jobs cleanly
+        rc = proc.wait()
+    if rc == 0 and not args.dry_run:
+        print(
+            "codecsweep: done: reports/index.html, reports/summary.md, reports/tables/, reports/figures/; "
+            "Parquet in results/"
+        )
+    return rc
+
+
+# -- list ----------------------------------------------------------------------------------
+
+
+def _grid_docs() -> dict[str, dict]:
+    return {p.stem: yaml.safe_load(p.read_text()) or {} for p in sorted((REPO / GRIDS).glob("*.yaml"))}
+
+
+def _list_cmd(args) -> int:
+    from tabulate import tabulate
+
+    grids, defaults = _grid_docs(), _project_config(pathlib.Path.cwd())
+    if args.what == "encoders":
+        from .codecs import ENCODERS
+
+        rows = []
+        for name, enc in sorted(ENCODERS.items()):
+            try:
+                ver = enc.version()
+            except Exception as exc:  # a codec library that is missing or broken: say so, list the rest
+                ver = f"unavailable ({type(exc).__name__}: {exc})"
+            in_grids = [f"{g} ({len(d['encoders'][name])})" for g, d in grids.items() if name in d.get("encoders", {})]
+            rows.append((name, ver, ", ".join(in_grids), "yes" if name in defaults.get("encoders", []) else ""))
+        print(tabulate(rows, headers=("encoder", "library version", "grids (parameters)", "run by default")))
+    elif args.what == "models":
+        from .models import MODELS, MissingWeights, weights_path
+
+        rows = []
+        for name, spec in MODELS.items():
+            if spec.precision != "fp32":
+                continue
+            try:
+                path = weights_path(spec)
+                state = "present" if path.is_file() else "MISSING"
+            except MissingWeights as exc:
+                path, state = exc, "MISSING"
+            default = "yes" if name in (defaults.get("models") or []) else ""
+            rows.append((name, spec.family, spec.input_size, state, default, path))
+        print(
+            tabulate(rows, headers=("model", "family", "input", "weights", "default", "file (where it is looked for)"))
+        )
+        lpips_net = (defaults.get("metrics") or {}).get("lpips_net")
+        if lpips_net:
+            from .metrics import Lpips
+
+            backbone = Lpips.BACKBONES[lpips_net]
+            present = weights_path(MODELS[backbone]).is_file()
+            print(
+                f"\nLPIPS (lpips_net: {lpips_net}) needs the {backbone} weights above: "
+                + ("present." if present else "MISSING, so the lpips column will be null.")
+            )
+        print(
+            "\nEvery model also exists as <name>_bf16 and <name>_fp16 (reduced precision, same weights). "
+            "Missing torchvision weights: `codecsweep fetch-weights NAME` on a connected machine, "
+            "then copy $TORCH_HOME/hub/checkpoints here."
+        )
+    else:
+        rows = []
+        for name, doc in grids.items():
+            scales, colors = doc.get("scales") or [], doc.get("colors") or []
+            encs = doc.get("encoders") or {}
+            per = len(scales) * len(colors)
+            sizes = ", ".join(f"{e} {len(p)}" + (f" ({len(p) * per} variants)" if per else "") for e, p in encs.items())
+            rows.append((name, " ".join(map(str, scales)) or "-", " ".join(colors) or "-", sizes))
+        print(tabulate(rows, headers=("grid", "scales", "colors", "encoders: parameters (variants per image)")))
+        print("\nA grid without scales/colors takes them from the grids listed before it (--grid rennes2017,modern).")
+    return 0
+
+
+# -- sql -----------------------------------------------------------------------------------
+
+#: The project's views (as reports/sql/views.sql and report.connect define them): view -> files under results/.
+VIEWS = {
+    "images": "images/*.parquet",
+    "variants": "variants/**/*.parquet",
+    "predictions": "predictions/**/*.parquet",  # originals (…/original/) and variants together
+    "metrics": "metrics/**/*.parquet",
+}
+
+
+def connect_results(results: pathlib.Path):
+    """An in-memory DuckDB with the views images, variants, predictions, metrics over ``results``."""
+    import duckdb
+
+    if not results.is_dir():
+        raise UsageError(f"results folder {results} does not exist (run the workflow first, or pass --results)")
+    con = duckdb.connect()
+    for view, pattern in VIEWS.items():
+        files = sorted(str(p) for p in results.glob(pattern))
+        if files:  # a view cannot take parameters: the paths are quoted as SQL literals
+            quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet([{quoted}], union_by_name=true)")
+    return con
+
+
+def _earlier_views(path: pathlib.Path) -> list[str]:
+    """The CREATE statements of the lower-numbered files beside ``path`` (reports/sql/NN_*.sql are
+    read in order: 30_headline.sql uses the view param_sets that 10_param_table.sql defines)."""
+    import duckdb
+
+    m = re.match(r"(\d+)_", path.name)
+    if not m:
+        return []
+    statements = []
+    for other in sorted(path.parent.glob("[0-9]*_*.sql")):
+        n = re.match(r"(\d+)_", other.name)
+        if n and int(n.group(1)) < int(m.group(1)):
+            statements += [
+                s.query
+                for s in duckdb.connect().extract_statements(other.read_text())
+                if s.type == duckdb.StatementType.CREATE
+            ]
+    return statements
+
+
+def _sql_cmd(args) -> int:
+    import duckdb
+    from tabulate import tabulate
+
+    con = connect_results(pathlib.Path(args.results))
+    for n, name in enumerate(args.files):
+        path = pathlib.Path(name)
+        if not path.is_file():
+            raise UsageError(f"SQL file {name} does not exist")
+        try:
+            for statement in _earlier_views(path):
+                con.execute(statement)
+            cur = con.execute(path.read_text())
+            names, rows = ([d[0] for d in cur.description], cur.fetchall()) if cur.description else ([], [])
+        except duckdb.Error as exc:
+            missing = [v for v, p in VIEWS.items() if not any(pathlib.Path(args.results).glob(p))]
+            hint = f" (no Parquet files for the view(s) {', '.join(missing)} under {args.results})" if missing else ""
+            raise UsageError(f"{name}: {exc}{hint}") from None
+        if args.csv:  # Python values as DuckDB gives them (an integer sum stays an integer)
+            writer = csv.writer(sys.stdout, lineterminator="\n")
+            writer.writerows([names, *rows])
+            continue
+        if len(args.files) > 1:
+            print(("\n" if n else "") + f"-- {name}")
+        print(tabulate(rows, headers=names, floatfmt="g"))
+        print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return 0
+
+
+# -- cache ---------------------------------------------------------------------------------
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def configured_cache_dir(configfile: str | None, cwd: pathlib.Path) -> tuple[pathlib.Path, str]:
+    """The ``cache_dir`` a run with this config uses, and where it came from.
+
+    A relative cache_dir is relative to the folder Snakemake runs in: the project, i.e. the
+    parent of the config's ``config/`` or ``.codecsweep/`` folder (else the current folder)."""
+    path = pathlib.Path(configfile) if configfile else cwd / CONFIG
+    if not path.is_file():
+        if configfile:
+            raise UsageError(f"--configfile {configfile} does not exist")
+        raise UsageError(f"no {CONFIG} in {cwd} (not a codecsweep project): pass --configfile FILE or --cache-dir DIR")
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path} is not valid YAML: {exc}") from None
+    raw = config.get("cache_dir") if isinstance(config, dict) else None
+    if raw is None and configfile:  # a partial config: the project's default applies
+        return configured_cache_dir(None, cwd)
+    raw = raw or ".cache/codecsweep"
+    project = path.resolve().parent.parent if path.resolve().parent.name in ("config", ".codecsweep") else cwd
+    return (project / pathlib.Path(raw).expanduser()).resolve(), f"cache_dir of {path}"
+
+
+def _humanize(obj):
+    """Add a readable size next to every byte count of a JSON result (``bytes``: 1234 -> also ``bytes_h``)."""
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            out[k] = _humanize(v)
+            if "bytes" in k and isinstance(v, int | float) and not isinstance(v, bool):
+                out[f"{k}_h"] = human_bytes(v)
+        return out
+    if isinstance(obj, list):
+        return [_humanize(v) for v in obj]
+    return obj
+
+
+def _cache_cmd(rest: list[str]) -> int:
+    """Find the configured cache, then hand over to ``python -m codecsweep cache`` (codecsweep.__main__)."""
+    from . import __main__ as legacy
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--configfile")
+    parser.add_argument("--cache-dir")
+    parser.add_argument("-h", "--help", action="store_true")
+    known, passed = parser.parse_known_args(rest)
+    if known.help:
+        print(
+            "codecsweep cache: --configfile FILE (its cache_dir) or --cache-dir DIR; default: the cache_dir of "
+            f"./{CONFIG}\n"
+        )
+        return legacy.main(["cache", "--help"])
+    if known.cache_dir:
+        cache_dir, source = pathlib.Path(known.cache_dir).resolve(), "--cache-dir"
+    else:
+        cache_dir, source = configured_cache_dir(known.configfile, pathlib.Path.cwd())
+    if not cache_dir.is_dir():
+        raise UsageError(f"cache {cache_dir} ({source}) does not exist: nothing has been cached there yet")
+    print(f"cache: {cache_dir} ({source})", file=sys.stderr)
+    argv = ["cache", *passed, "--cache-dir", str(cache_dir)]
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = legacy.main(argv)
+    out = buf.getvalue()
+    try:  # JSON results (stats, gc) get readable sizes beside the byte counts
+        out = json.dumps(_humanize(json.loads(out)), indent=2) + "\n"
+    except ValueError:
+        pass
+    sys.stdout.write(out)
+    return rc
+
+
+# -- entry point ---------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="codecsweep",
+        description="Lossy image compression vs CNN classification: run the study, list codecs and models, "
+        "query the results, maintain the cache.",
+    )
+    p.add_argument("--version", action="version", version=f"codecsweep {version()} (workflow: {REPO})")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run the study on a folder of images (writes .codecsweep/run-<hash>.yaml, runs Snakemake here)",
+        description="Run the workflow on every image under IMAGES_DIR (a `folder` dataset, pseudo labels: "
+        "each original's top-1). Other keys come from config/config.yaml. Arguments after -- go to Snakemake.",
+    )
+    run.add_argument("images_dir", metavar="IMAGES_DIR")
+    run.add_argument("--encoders", nargs="+", metavar="NAME", help="e.g. jpeg webp (see `codecsweep list encoders`)")
+    run.add_argument("--models", nargs="+", metavar="NAME", help="e.g. efficientnet_lite0 (`codecsweep list models`)")
+    run.add_argument(
+        "--grid", nargs="+", metavar="GRID", help="grid names or YAML files, merged in order (`codecsweep list grids`)"
+    )
+    run.add_argument("--cores", help="Snakemake --cores (default: the profile's, all)")
+    run.add_argument("--profile", help="Snakemake profile, e.g. profiles/slurm")
+    run.add_argument("--dry-run", action="store_true", help="only show the jobs Snakemake would run")
+    run.add_argument("--name", help="dataset name (default: the folder's name)")
+    run.add_argument("--shards", type=int, default=1, help="jobs per encoder and model (~250 images each; default 1)")
+    run.set_defaults(func=_run_cmd)
+
+    lst = sub.add_parser("list", help="encoders (library versions), models (weights present?), grids")
+    lst.add_argument("what", choices=["encoders", "models", "grids"])
+    lst.set_defaults(func=_list_cmd)
+
+    sql = sub.add_parser("sql", help="run DuckDB query files over results/ with the views images, variants, …")
+    sql.add_argument("files", nargs="+", metavar="FILE.sql")
+    sql.add_argument("--results", default="results", help="the results folder (default: results)")
+    sql.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    sql.set_defaults(func=_sql_cmd)
+
+    # Handed over to codecsweep.__main__ (the cache's own commands) after the cache is located.
+    sub.add_parser(
+        "cache",
+        help="stats|verify|gc|migrate of the configured cache (--configfile FILE or --cache-dir DIR)",
+        add_help=False,
+    )
+    sub.add_parser(
+        "fetch-weights", help="download torchvision weights into $TORCH_HOME (needs internet)", add_help=False
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "cache":
+            return _cache_cmd(argv[1:])
+        if argv and argv[0] == "fetch-weights":
+            from . import __main__ as legacy
+
+            return legacy.main(argv)
+        extra = []
+        if "--" in argv:  # everything after -- goes to Snakemake untouched
+            argv, extra = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
+        args = parser().parse_args(argv)
+        if extra and args.command != "run":
+            raise UsageError("arguments after -- are only for `codecsweep run` (they go to Snakemake)")
+        args.snakemake_args = extra
+        return args.func(args)
+    except UsageError as exc:
+        print(f"codecsweep: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `codecsweep list models | head`: the reader left, not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (Python flushes stdout at exit)
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""The README's commands work as written, so it cannot rot.
+
+Convention: a fenced block opened with ```` ```sh test ```` or ```` ```python test ```` (GitHub highlights
+by the first word and ignores the rest) is RUN here, in order, in a scratch project: the workflow files,
+a small results/ folder in the real schemas (the report tests' fixture), and ``~/photos`` holding 2
+small photographs. Keep those blocks fast (seconds). Every other ``codecsweep`` line of the README is
+parsed by the command's own argument parser, so a renamed option fails here too.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from codecsweep import cli
+from codecsweep.codecs import get_encoder
+from codecsweep.models import get_spec
+from codecsweep.project import copy_workflow
+from tests.test_report import fixture_files  # noqa: F401  (Parquet files in the contract's schemas)
+from tests.workflow import tiny_photo
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+BLOCK = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```", re.M | re.S)
+
+
+def blocks(tested: bool) -> list[tuple[str, str]]:
+    """(language, text) of the README's fenced blocks, the ``test``-marked ones or the others."""
+    found = BLOCK.findall((REPO / "README.md").read_text())
+    return [(lang, text) for lang, info, text in found if ("test" in info.split()) == tested]
+
+
+def test_the_readme_marks_fast_commands_to_run():
+    langs = [lang for lang, _ in blocks(tested=True)]
+    assert langs.count("sh") >= 3 and langs.count("python") >= 2
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory, fixture_files):  # noqa: F811
+    """A project as the README's setup leaves it after a run, with the commands on PATH."""
+    root = tmp_path_factory.mktemp("readme")
+    project, home, bin_dir = root / "project", root / "home", root / "bin"
+    project.mkdir()
+    copy_workflow(project)
+    shutil.copy(REPO / "config/config.yaml", project / "config/config.yaml")
+    layout = {
+        "images": "results/images/d.parquet",
+        "variants": "results/variants/d/jpeg/shard-0.parquet",
+        "originals": "results/predictions/d/m/original/shard-0.parquet",
+        "metrics": "results/metrics/d/jpeg/shard-0.parquet",
+    }
+    for name, rel in layout.items():
+        (project / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(fixture_files[name][0], project / rel)
+    (home / "photos").mkdir(parents=True)
+    for name in ("chelsea", "coffee"):
+        im = tiny_photo(name)
+        im.resize((160, round(im.height * 160 / im.width))).save(home / "photos" / f"{name}.png")
+    # The environment's own bin (python, snakemake, codecsweep). An environment installed before
+    # the console script existed lacks `codecsweep`: a shim runs the same main (test_cli checks
+    # that pyproject declares it).
+    bin_dir.mkdir()
+    venv_bin = pathlib.Path(sys.executable).parent
+    if not (venv_bin / "codecsweep").exists():
+        shim = bin_dir / "codecsweep"
+        shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m codecsweep "$@"\n')
+        shim.chmod(0o755)
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "TORCH_HOME": str(home / "torch"),
+        "PATH": f"{bin_dir}{os.pathsep}{venv_bin}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
+    return project, env
+
+
+@pytest.mark.parametrize("n", range(len(blocks(tested=True))))
+def test_readme_block_runs(scratch, n):
+    project, env = scratch
+    lang, text = blocks(tested=True)[n]
+    cmd = ["bash", "-e", "-o", "pipefail", "-c", text] if lang == "sh" else [sys.executable, "-c", text]
+    proc = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, f"README block failed ({proc.returncode}):\n{text}\n{proc.stderr[-4000:]}"
+    assert proc.stdout.strip(), f"README block printed nothing:\n{text}"
+
+
+def _command_lines() -> list[list[str]]:
+    lines = []
+    for lang, text in blocks(tested=False):
+        if lang != "sh":
+            continue
+        for line in text.replace("\\\n", " ").splitlines():
+            if line.startswith("codecsweep "):
+                lines.append(shlex.split(line.split(" #")[0])[1:])
+    return lines
+
+
+@pytest.mark.parametrize("argv", _command_lines(), ids=" ".join)
+def test_other_readme_commands_parse(argv):
+    if argv[0] in ("cache", "fetch-weights"):  # parsed by codecsweep.__main__
+        from codecsweep import __main__ as cache_cli
+
+        argv = [a for a in argv if a != "--configfile"]
+        with pytest.raises(SystemExit) as exc:
+            cache_cli.main([*argv, "--help"])
+        assert exc.value.code == 0
+        return
+    args = cli.parser().parse_args(argv[: argv.index("--")] if "--" in argv else argv)
+    assert args.command == argv[0]
+    if args.command == "run":  # names of encoders, models and grids as the command checks them
+        for value in cli._names(args.grid) or []:
+            cli._grid_file(REPO, value)
+        for name in cli._names(args.encoders) or []:
+            get_encoder(name)
+        for name in cli._names(args.models) or []:
+            get_spec(name)
