@@ -3,7 +3,7 @@
 from snakemake.utils import min_version, validate
 
 from codecsweep.config import check_inputs, load_study
-from codecsweep.datasets import DEFAULT_ROOT, manifest, write_if_changed
+from codecsweep.datasets import DEFAULT_ROOT, manifest_path, manifests, write_if_changed
 from codecsweep.records import remove_damaged
 
 min_version("9.0")
@@ -22,8 +22,9 @@ DATASETS = list(STUDY.datasets)
 check_inputs(STUDY, made_by_workflow={DEFAULT_ROOT})
 if workflow.is_main_process:  # cluster jobs re-read this file: only the main process scans
     for ds, spec in STUDY.datasets.items():
-        # Ingest depends on this manifest (rules/common.smk); it changes only when files do.
-        write_if_changed(f"results/manifests/{ds}.jsonl", manifest(spec, stat_files=spec["root"] != DEFAULT_ROOT))
+        # A shard's ingest depends on its manifest (rules/common.smk); it changes only when its files do.
+        for shard, text in enumerate(manifests(spec, stat_files=spec["root"] != DEFAULT_ROOT)):
+            write_if_changed(manifest_path(ds, shard), text)
     # A results file cut short (disk trouble, an interrupted copy) is removed here, so its job
     # reruns (served by the cache, seconds) instead of failing every consumer or being kept.
     for _path, _reason in remove_damaged("results"):

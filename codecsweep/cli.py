@@ -239,7 +239,7 @@ def _list_cmd(args) -> int:
 
 #: The project's views (as reports/sql/views.sql and report.connect define them): view -> files under results/.
 VIEWS = {
-    "images": "images/*.parquet",
+    "images": "images/**/*.parquet",
     "variants": "variants/**/*.parquet",
     "predictions": "predictions/**/*.parquet",  # originals (…/original/) and variants together
     "metrics": "metrics/**/*.parquet",

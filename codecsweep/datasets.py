@@ -212,22 +212,27 @@ def list_entries(spec: dict) -> list[dict]:
     return sorted(entries, key=lambda e: e["image_id"])
 
 
-def manifest(spec: dict, stat_files: bool = True) -> str:
-    """What ingest's result depends on, cheaply: every listed file's path, size, mtime and
-    ctime (JSON lines). The workflow rewrites ``results/manifests/<dataset>.jsonl`` only when
-    this text changes, and ingest depends on that file: so an added, removed or replaced
-    image (same path, new bytes) reruns ingest, and file names never become Snakemake paths."""
-    lines = []
+def manifest_path(dataset: str, shard: int | str) -> str:
+    return f"results/manifests/{dataset}/shard-{shard}.jsonl"
+
+
+def manifests(spec: dict, stat_files: bool = True) -> list[str]:
+    """What each shard's ingest depends on, cheaply, one text per shard: every listed file's
+    id, path, label, size, mtime and ctime (JSON lines). The workflow rewrites
+    ``results/manifests/<dataset>/shard-N.jsonl`` only when its text changes, and that shard's
+    ingest depends on it: an added, removed, relabelled or replaced image (same path, new
+    bytes) reruns its own shard only, and file names never become Snakemake paths."""
+    lines: list[list[str]] = [[] for _ in range(spec["shards"])]
     for e in list_entries(spec):
-        rec = {"id": e["image_id"], "path": path_text(e["path"])}
+        rec = {"id": e["image_id"], "path": path_text(e["path"]), "label": e["label_wnid"], "problem": e["problem"]}
         if stat_files:
             try:
                 st = e["path"].stat()
                 rec.update(size=st.st_size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns, ino=st.st_ino)
             except OSError as exc:
                 rec["error"] = exc.strerror or str(exc)
-        lines.append(json.dumps(rec, sort_keys=True))
-    return "".join(line + "\n" for line in lines)
+        lines[shard_of(e["image_id"], spec["shards"])].append(json.dumps(rec, sort_keys=True))
+    return ["".join(line + "\n" for line in shard) for shard in lines]
 
 
 def write_if_changed(path: str | os.PathLike, text: str) -> bool:
@@ -252,12 +257,14 @@ def _read_ilsvrc_truth(path: pathlib.Path) -> dict[str, str]:
     return {pathlib.Path(a).stem: b for a, b in (line.split("\t")[:2] for line in text.splitlines() if line)}
 
 
-def ingest(name: str, spec: dict, limits: Limits) -> list[dict]:
-    """One images-table row per listed file: validated, hashed, labeled. Bad ones get status
-    ``rejected`` and the reason; they never stop the others."""
+def ingest(name: str, spec: dict, limits: Limits, shard: int | None = None) -> list[dict]:
+    """One images-table row per listed file (of one shard, if given): validated, hashed,
+    labeled. Bad ones get status ``rejected`` and the reason; they never stop the others."""
     _, names = imagenet_classes()
     rows = []
     for e in list_entries(spec):
+        if shard is not None and shard_of(e["image_id"], spec["shards"]) != shard:
+            continue
         path = e["path"]
         row = records.new_row(
             records.IMAGES,

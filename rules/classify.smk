@@ -8,7 +8,7 @@
 
 rule classify_originals:
     input:
-        images="results/images/{dataset}.parquet",
+        images="results/images/{dataset}/shard-{shard}.parquet",
     output:
         predictions=expand(
             "results/predictions/{{dataset}}/{model}/original/shard-{{shard}}.parquet", model=STUDY.models
@@ -34,7 +34,7 @@ rule classify_originals:
 
 rule analyze:
     input:
-        images="results/images/{dataset}.parquet",
+        images="results/images/{dataset}/shard-{shard}.parquet",
         variants="results/variants/{dataset}/{encoder}/shard-{shard}.parquet",
         originals=rules.classify_originals.output.predictions,
     output:

@@ -3,7 +3,7 @@ import pathlib
 
 from snakemake.io import expand
 
-from codecsweep.datasets import DEFAULT_ROOT, DEFAULT_SOURCES
+from codecsweep.datasets import DEFAULT_ROOT, DEFAULT_SOURCES, manifest_path
 
 DEFAULT_FILES = [f"{DEFAULT_ROOT}/{name}{pathlib.Path(rel).suffix}" for name, (_, rel) in DEFAULT_SOURCES.items()]
 
@@ -14,19 +14,13 @@ def per_shard(pattern, **extra):
 
 
 def dataset_inputs(wildcards):
-    """What ingest depends on: the sheet / ground truth and the dataset's manifest (written at
-    load by the Snakefile when the files' sizes/mtimes change). Image file names never become
-    Snakemake paths, so braces, newlines or odd bytes in them cannot break the DAG."""
-    spec = STUDY.datasets[wildcards.dataset]
-    files = [manifest_path(wildcards.dataset)]
-    files += [spec[k] for k in ("sheet", "ground_truth") if spec.get(k)]
-    if spec["root"] == DEFAULT_ROOT:  # made by materialize_default
+    """What a shard's ingest depends on: its manifest (ids, paths, labels, sizes, mtimes of
+    its files; written at load by the Snakefile when they change). Image file names never
+    become Snakemake paths, so braces, newlines or odd bytes in them cannot break the DAG."""
+    files = [manifest_path(wildcards.dataset, wildcards.shard)]
+    if STUDY.datasets[wildcards.dataset]["root"] == DEFAULT_ROOT:  # made by materialize_default
         files += DEFAULT_FILES
     return files
-
-
-def manifest_path(dataset):
-    return f"results/manifests/{dataset}.jsonl"
 
 
 def shard_mem_mb(stage):

@@ -1,4 +1,4 @@
-# Raw images -> the images table (results/images/<dataset>.parquet).
+# Raw images -> the images table, one file per shard (results/images/<dataset>/shard-N.parquet).
 
 
 rule materialize_default:
@@ -19,10 +19,10 @@ rule ingest:
     input:
         dataset_inputs,
     output:
-        images="results/images/{dataset}.parquet",
-        rejected="results/rejected/{dataset}.csv",
+        images="results/images/{dataset}/shard-{shard}.parquet",
+        rejected="results/rejected/{dataset}/shard-{shard}.csv",
     log:
-        "logs/ingest/{dataset}.log",
+        "logs/ingest/{dataset}/shard-{shard}.log",
     conda:
         "../envs/codecsweep.yaml"
     resources:

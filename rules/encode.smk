@@ -3,7 +3,7 @@
 
 rule encode:
     input:
-        images="results/images/{dataset}.parquet",
+        images="results/images/{dataset}/shard-{shard}.parquet",
     output:
         variants="results/variants/{dataset}/{encoder}/shard-{shard}.parquet",
         stats="results/runstats/encode/{dataset}/{encoder}/shard-{shard}.parquet",

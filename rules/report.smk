@@ -3,7 +3,7 @@
 
 rule report:
     input:
-        images=expand("results/images/{dataset}.parquet", dataset=DATASETS),
+        images=per_shard("results/images/{dataset}/shard-{shard}.parquet"),
         variants=per_shard("results/variants/{dataset}/{encoder}/shard-{shard}.parquet", encoder=STUDY.encoders),
         originals=per_shard("results/predictions/{dataset}/{model}/original/shard-{shard}.parquet", model=STUDY.models),
         predictions=per_shard(

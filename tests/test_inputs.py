@@ -19,7 +19,7 @@ import yaml
 from PIL import Image, ImageCms, PngImagePlugin
 
 from codecsweep.config import ConfigError, check_inputs, load_study
-from codecsweep.datasets import ingest, manifest, write_if_changed
+from codecsweep.datasets import ingest, manifests, write_if_changed
 from codecsweep.images import Limits, load_source, path_text
 from tests.conftest import REPO
 
@@ -200,10 +200,10 @@ def test_manifest_changes_when_a_source_is_replaced(tmp_path, small_photo):
     (tmp_path / "s.tsv").write_text("image_id\tpath\na\ta.png\nb\tgone.png\n")
     spec = {"kind": "sheet", "root": str(tmp_path), "sheet": str(tmp_path / "s.tsv"), "shards": 1}
     out = tmp_path / "m/t.jsonl"
-    assert write_if_changed(out, manifest(spec)) and not write_if_changed(out, manifest(spec))
+    assert write_if_changed(out, manifests(spec)[0]) and not write_if_changed(out, manifests(spec)[0])
     time.sleep(0.01)
     small_photo.rotate(90).save(tmp_path / "a.png")  # same path, new bytes
-    assert write_if_changed(out, manifest(spec))
+    assert write_if_changed(out, manifests(spec)[0])
     assert '"error": "No such file or directory"' in out.read_text()
 
 
@@ -270,7 +270,7 @@ def test_folder_with_bad_files_runs_end_to_end(tmp_path, photo):
     p.config["datasets"] = [{"name": "f", "kind": "folder", "root": "data/folder", "shards": 1}]
     p.write_config()
     p.run()
-    images = {r["image_id"]: r for r in _rows(f"SELECT * FROM read_parquet('{p.root}/results/images/f.parquet')")}
+    images = {r["image_id"]: r for r in _rows(f"SELECT * FROM read_parquet('{p.root}/results/images/f/*.parquet')")}
     assert sorted(i for i, r in images.items() if r["status"] == "ok") == ["coffee", "{dataset}"]
     variants = _rows(f"SELECT image_id, status FROM read_parquet('{p.root}/results/variants/**/*.parquet')")
     assert sorted((v["image_id"], v["status"]) for v in variants) == [("coffee", "ok")] * 4 + [("{dataset}", "ok")] * 4
@@ -285,6 +285,6 @@ def test_folder_with_bad_files_runs_end_to_end(tmp_path, photo):
     tiny_photo("grace_hopper").save(root / "coffee.heic", format="HEIF")
     p.run()
     new = _rows(
-        f"SELECT source_sha256 FROM read_parquet('{p.root}/results/images/f.parquet') WHERE image_id = 'coffee'"
+        f"SELECT source_sha256 FROM read_parquet('{p.root}/results/images/f/*.parquet') WHERE image_id = 'coffee'"
     )
     assert new[0]["source_sha256"] != old_sha

@@ -50,7 +50,7 @@ def scratch(tmp_path_factory, fixture_files):  # noqa: F811
     copy_workflow(project)
     shutil.copy(REPO / "config/config.yaml", project / "config/config.yaml")
     layout = {
-        "images": "results/images/d.parquet",
+        "images": "results/images/d/shard-0.parquet",
         "variants": "results/variants/d/jpeg/shard-0.parquet",
         "originals": "results/predictions/d/m/original/shard-0.parquet",
         "metrics": "results/metrics/d/jpeg/shard-0.parquet",

@@ -40,7 +40,7 @@ def test_cold_run_tables_and_report(project):
     root = project.root
     con = duckdb.connect()
     for view in ("images", "variants", "predictions", "metrics"):
-        glob = "results/images/*.parquet" if view == "images" else f"results/{view}/**/*.parquet"
+        glob = "results/images/**/*.parquet" if view == "images" else f"results/{view}/**/*.parquet"
         con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet('{root}/{glob}')")
     assert con.execute("SELECT count(*) FROM variants WHERE status = 'ok'").fetchone()[0] == 16
     assert con.execute("SELECT count(*) FROM predictions").fetchone()[0] == 2 + 16
@@ -309,3 +309,20 @@ def test_a_damaged_results_file_is_rebuilt_from_the_cache(project):
     jpeg = duckdb.execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchone()[0]
     assert computed(stats, "encode") == 0 and served(stats, "encode:jpeg") == jpeg
     assert project.table("variants") == before
+
+
+def test_an_added_image_reruns_only_its_own_shard(tmp_path):
+    """Two shards (chelsea: 0, grace_hopper: 1). Adding coffee (shard 0) reruns shard 0's jobs;
+    every file of shard 1 is left as it was (no job ran for it)."""
+    p = Project(tmp_path / "p", tmp_path / "cache", images=("chelsea", "grace_hopper"), encoders=("jpeg",))
+    p.config["datasets"][0]["shards"] = 2
+    p.write_config()
+    p.run()
+    shard_files = lambda n: {f: f.stat().st_mtime_ns for f in (p.root / "results").rglob(f"shard-{n}.*")}  # noqa: E731
+    before0, before1 = shard_files(0), shard_files(1)
+    assert len(before1) >= 6  # manifest, images, variants, predictions x2, metrics, runstats...
+    p.add_image("coffee")
+    stats = p.run()
+    assert shard_files(1) == before1
+    assert all(shard_files(0)[f] > t for f, t in before0.items() if "manifests" not in f.parts)
+    assert computed(stats, "encode:jpeg") == PER_IMAGE and served(stats, "encode:jpeg") == PER_IMAGE  # chelsea

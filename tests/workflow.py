@@ -122,7 +122,7 @@ class Project:
 
     def table(self, name: str, drop=("encode_ms",)) -> list[tuple]:
         """A results table as sorted tuples (measurement-only columns dropped)."""
-        glob = "images/*.parquet" if name == "images" else f"{name}/**/*.parquet"
+        glob = "images/**/*.parquet" if name == "images" else f"{name}/**/*.parquet"
         rows = _rows(f"SELECT * FROM read_parquet('{self.root}/results/{glob}')")
         return sorted((tuple(v for k, v in r.items() if k not in drop) for r in rows), key=repr)
 

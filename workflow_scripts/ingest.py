@@ -1,4 +1,4 @@
-"""Validate, hash and label every image of one dataset; list the rejected ones."""
+"""Validate, hash and label every image of one shard of a dataset; list the rejected ones."""
 
 import sys
 
@@ -13,7 +13,7 @@ from codecsweep.stages import setup_logging
 setup_logging(snakemake.log[0])
 log = logging.getLogger("codecsweep")
 name = snakemake.wildcards.dataset
-rows = ingest(name, snakemake.params.spec, snakemake.params.limits)
+rows = ingest(name, snakemake.params.spec, snakemake.params.limits, shard=int(snakemake.wildcards.shard))
 rejected = [r for r in rows if r["status"] != "ok"]
 with open(snakemake.output.rejected, "w", newline="") as f:
     writer = csv.writer(f)
