@@ -24,6 +24,7 @@ wildcard_constraints:
 
 include: "rules/common.smk"
 include: "rules/datasets.smk"
+include: "rules/sensitivity.smk"
 include: "rules/encode.smk"
 include: "rules/classify.smk"
 include: "rules/measure.smk"

@@ -355,3 +355,6 @@ class JpegXL(PillowEncoder):
     def decode(self, data):
         _jxl()
         return super().decode(data)
+
+
+from . import machine_jpeg  # noqa: E402, F401  (jpeg_opt, jpeg444, jpeg_mo register themselves)
