@@ -167,8 +167,11 @@ def _model_input(spec, x):
 
 
 def _logits(model, x):
+    import torch
+
     dtype = next(model.module.parameters()).dtype
-    return model.module(_model_input(model.spec, x).to(dtype)).float()
+    out = model.module(_model_input(model.spec, x).to(dtype))
+    return out if out.dtype == torch.float64 else out.float()  # bf16/fp16 models: the loss in fp32
 
 
 def classifier_loss(model, target: int) -> Callable:
