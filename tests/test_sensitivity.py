@@ -310,3 +310,55 @@ def test_read_map_names_the_file_and_the_problem(tmp_path):
     path.write_text("{")
     with pytest.raises(ValueError, match=r"m\.json"):
         S.read_map(path)
+
+
+# -- end to end --------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_workflow_with_jpeg_mo(tmp_path):
+    """The tests' tiny project with jpeg_mo: split, map, variants, predictions; then a new
+    calibration set recomputes exactly jpeg_mo's variants."""
+    import duckdb
+
+    from codecsweep.cache import Cache
+    from codecsweep.models import weights_sha256
+    from tests.workflow import TINY_GRID, Project, computed
+
+    grid = dict(TINY_GRID, encoders={"jpeg": [10, 50], "jpeg_mo": [10, 50]})
+    p = Project(tmp_path / "study", tmp_path / "cache", encoders=("jpeg", "jpeg_mo"))
+    (p.root / "config/grids/tiny.yaml").write_text(json.dumps(grid))
+    p.config["sensitivity"] = {"calibration_buckets": 4}  # coffee: bucket 0; chelsea: held out
+    p.write_config()
+    stats = p.run()
+    assert computed(stats, "encode:jpeg_mo") == 8 and computed(stats, "classify:efficientnet_lite0:jpeg_mo") == 8
+    con = duckdb.connect()
+    split = con.execute(f"SELECT image_id, calibration FROM '{p.root}/results/splits/t.parquet' ORDER BY 1").fetchall()
+    assert split == [("chelsea", False), ("coffee", True)]
+    doc = S.read_map(p.root / "results/sensitivity/t/efficientnet_lite0.json")
+    coffee = con.execute(
+        f"SELECT source_sha256, label FROM '{p.root}/results/images/t.parquet' WHERE image_id = 'coffee'"
+    )
+    sha, label = coffee.fetchone()
+    assert doc["calibration"] == [{"image_id": "coffee", "source_sha256": sha, "label": label}]
+    assert doc["key"] == sensitivity_key("efficientnet_lite0", weights_sha256("efficientnet_lite0"), [(sha, label)])
+    # The variants in the cache carry the tables made from that map, as a decoder reads them.
+    enc = JpegMachine()
+    enc.use_map(doc)
+    rows = con.execute(
+        f"SELECT artifact_sha256, param FROM read_parquet('{p.root}/results/variants/t/jpeg_mo/*.parquet')"
+    ).fetchall()
+    for artifact, param in rows:
+        tables = dqt_tables(Cache(tmp_path / "cache").read_blob(artifact))
+        assert [tables[i] for i in range(3)] == enc.qtables(int(param), False)
+    n = con.execute(
+        f"SELECT count(*) FROM read_parquet('{p.root}/results/predictions/**/*.parquet') WHERE encoder = 'jpeg_mo'"
+    ).fetchone()[0]
+    assert n == 8
+
+    # Both images calibrate now: a new map key, so jpeg_mo's variants are recomputed, JPEG's not.
+    p.config["sensitivity"] = {"calibration_buckets": 2}
+    p.write_config()
+    stats = p.run(*(f"results/variants/t/{e}/shard-0.parquet" for e in ("jpeg", "jpeg_mo")))
+    assert stats["encode:jpeg_mo"]["computed"] == 8 and "encode:jpeg" not in stats
+    assert S.read_map(p.root / "results/sensitivity/t/efficientnet_lite0.json")["key"] != doc["key"]
