@@ -1,7 +1,8 @@
 """How much a classifier's loss reacts to each JPEG DCT frequency, and quantization tables from it.
 
-Method (after the offline sensitivity estimation of Sun et al., "JPEG compliant compression for
-both human and machine", and Luo et al., ICIP 2020 semantic-preserving compression):
+Method (after the offline sensitivity estimation of L. Ye, "JPEG Compliant Compression for Both
+Human and Machine", and Patwa, Ahuja et al., "Semantic Preserving Image Compression", ICIP 2020;
+docs/machine_jpeg.md):
 
 1. An image is split as the JPEG encoder codes it: JFIF YCbCr, chroma averaged 2x2 (4:2:0).
    These planes are the leaves; the decoder's path back to RGB (bilinear "fancy" chroma
