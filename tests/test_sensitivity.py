@@ -284,7 +284,7 @@ def test_jpeg_mo_artifact_key_follows_the_map():
             keys.append(artifact_key("s" * 64, "jpeg_mo", "v", 1.0, "rgb", "20"))
         assert len(set(keys[:3])) == 3 and keys[3] == keys[0]
     finally:
-        enc.map = saved
+        enc.use_map(saved) if saved else setattr(enc, "map", None)
 
 
 def test_split_is_stable_when_images_are_added():
