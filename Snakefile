@@ -42,6 +42,7 @@ wildcard_constraints:
 
 include: "rules/common.smk"
 include: "rules/datasets.smk"
+include: "rules/sensitivity.smk"
 include: "rules/encode.smk"
 include: "rules/classify.smk"
 include: "rules/report.smk"

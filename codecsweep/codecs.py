@@ -361,4 +361,5 @@ class JpegXL(PillowEncoder):
         return super().decode(data)
 
 
-from . import learned  # noqa: E402,F401  (registers the learned codecs: CompressAI loads only when used)
+# Encoders in modules of their own register on import (CompressAI loads only when used).
+from . import learned, machine_jpeg  # noqa: E402, F401

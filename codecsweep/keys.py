@@ -32,6 +32,8 @@ PIXEL_METRICS_VERSION = 2
 DFD_VERSION = 2
 #: ``metrics.Lpips`` (the lpips package's 0.1 linear layers).
 LPIPS_VERSION = "0.1"
+#: ``sensitivity.calibrate`` (DCT-domain gradient sensitivity of a classifier).
+SENSITIVITY_VERSION = 1
 
 
 def make_key(kind: str, **fields) -> str:
@@ -88,4 +90,22 @@ def metric_key(group_id: str, artifact_sha256: str, source_sha256: str) -> str:
     """One metric group (``*_id`` above) of a variant against its source."""
     return make_key(
         "metric", group=group_id, artifact=artifact_sha256, source=source_sha256, normalization=NORMALIZATION_VERSION
+    )
+
+
+def sensitivity_key(model: str, weights_sha256: str, calibration: list[tuple[str, int | None]]) -> str:
+    """A classifier's DCT sensitivity map: its weights, its preprocessing, and the calibration
+    images as (source sha256, label or None for the pseudo label), in any order."""
+    from .models import get_spec, preprocess_id
+
+    return make_key(
+        "sensitivity",
+        method=SENSITIVITY_VERSION,
+        normalization=NORMALIZATION_VERSION,
+        model=model,
+        weights=weights_sha256,
+        preprocess=preprocess_id(get_spec(model)),
+        calibration=sorted(
+            ([sha, label] for sha, label in calibration), key=lambda p: (p[0], -1 if p[1] is None else p[1])
+        ),
     )

@@ -154,7 +154,10 @@ def write(rows: list[dict], schema: pa.Schema, path: str | os.PathLike) -> None:
     os.replace(tmp, path)
 
 
-def read(path: str | os.PathLike) -> list[dict]:
+def read(path: str | os.PathLike | list) -> list[dict]:
+    """The rows of one Parquet file, or of several in order (e.g. every shard of a table)."""
+    if isinstance(path, list | tuple):
+        return [row for p in path for row in read(p)]
     return pq.read_table(path).to_pylist()
 
 

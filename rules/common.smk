@@ -3,7 +3,9 @@ import pathlib
 
 from snakemake.io import expand
 
+from codecsweep.config import ConfigError
 from codecsweep.datasets import DEFAULT_ROOT, DEFAULT_SOURCES, manifest_path
+from codecsweep.models import get_spec
 
 DEFAULT_FILES = [f"{DEFAULT_ROOT}/{name}{pathlib.Path(rel).suffix}" for name, (_, rel) in DEFAULT_SOURCES.items()]
 
@@ -31,3 +33,24 @@ def shard_mem_mb(stage):
         return STUDY.mem_mb(stage, input.images, wildcards.dataset, int(wildcards.shard))
 
     return mem_mb
+
+
+def all_shards(pattern):
+    """An input function: the pattern for every shard of the job's dataset."""
+    return lambda w: expand(pattern, dataset=w.dataset, shard=STUDY.shards(w.dataset))
+
+
+# jpeg_mo's sensitivity map (rules/sensitivity.smk): which classifier, checked at load.
+SENSITIVITY = config["sensitivity"]
+SENSITIVITY_MODEL = SENSITIVITY.get("model") or STUDY.models[0]
+try:
+    get_spec(SENSITIVITY_MODEL)
+except KeyError as exc:
+    raise ConfigError(f"sensitivity.model: {exc.args[0]}") from None
+
+
+def sensitivity_input(wildcards):
+    """The map jpeg_mo's encode job tunes its tables to (nothing for the other encoders)."""
+    if wildcards.encoder != "jpeg_mo":
+        return []
+    return f"results/sensitivity/{wildcards.dataset}/{SENSITIVITY_MODEL}.json"

@@ -4,6 +4,7 @@
 rule encode:
     input:
         images="results/images/{dataset}/shard-{shard}.parquet",
+        sensitivity=sensitivity_input,  # jpeg_mo only: the map its tables come from
     output:
         variants="results/variants/{dataset}/{encoder}/shard-{shard}.parquet",
         stats="results/runstats/encode/{dataset}/{encoder}/shard-{shard}.parquet",

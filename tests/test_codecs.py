@@ -14,8 +14,23 @@ GRID = {  # low quality -> high quality
     "webp": ["5", "30", "80"],
     "avif": ["5", "30", "80"],
     "jpegxl": ["5", "30", "80"],
+    "jpeg_opt": ["5", "20", "50"],
+    "jpeg444": ["5", "20", "50"],
+    "jpeg_mo": ["10", "20", "50"],
 }
 CLASSIC = sorted(n for n in ENCODERS if not n.startswith("cai_"))  # learned codecs: tests/test_learned.py
+
+
+@pytest.fixture(autouse=True)
+def jpeg_mo_map():
+    """jpeg_mo encodes only with a sensitivity map (the workflow passes one): a flat one here."""
+    from codecsweep import sensitivity
+
+    enc, flat = get_encoder("jpeg_mo"), {c: [[1.0] * 8] * 8 for c in sensitivity.CHANNELS}
+    saved = enc.map
+    enc.use_map({"key": "flat", "sensitivity": flat, "map_sha256": sensitivity.map_sha256(flat)})
+    yield
+    enc.use_map(saved) if saved else setattr(enc, "map", None)
 
 
 @pytest.mark.parametrize("name", CLASSIC)

@@ -6,6 +6,11 @@ sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sd
 from codecsweep.stages import encode_shard, setup_logging
 
 setup_logging(snakemake.log[0])
+if snakemake.input.get("sensitivity"):  # jpeg_mo: its tables (and settings) come from this map
+    from codecsweep.codecs import get_encoder
+    from codecsweep.sensitivity import read_map
+
+    get_encoder(snakemake.wildcards.encoder).use_map(read_map(snakemake.input.sensitivity))
 encode_shard(
     snakemake.input.images,
     snakemake.wildcards.dataset,

@@ -1,0 +1,43 @@
+# jpeg_mo's inputs: the calibration split of a dataset, and the classifier's DCT sensitivity map
+# on its calibration images (codecsweep/sensitivity.py). Built only when jpeg_mo is an encoder.
+rule calibration_split:
+    input:
+        images=all_shards("results/images/{dataset}/shard-{shard}.parquet"),
+    output:
+        split="results/splits/{dataset}.parquet",
+    log:
+        "logs/calibration_split/{dataset}.log",
+    conda:
+        "../envs/codecsweep.yaml"
+    resources:
+        mem_mb=500,
+        runtime=5,
+    params:
+        buckets=SENSITIVITY["calibration_buckets"],
+    script:
+        "../workflow_scripts/sensitivity.py"
+
+
+rule sensitivity:
+    input:
+        images=all_shards("results/images/{dataset}/shard-{shard}.parquet"),
+        split="results/splits/{dataset}.parquet",
+    output:
+        map="results/sensitivity/{dataset}/{sens_model}.json",
+    log:
+        "logs/sensitivity/{dataset}/{sens_model}.log",
+    wildcard_constraints:
+        sens_model=SENSITIVITY_MODEL,
+    conda:
+        "../envs/codecsweep.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=1,
+    params:
+        cache_dir=STUDY.cache_dir,
+        max_images=SENSITIVITY["max_images"],
+        limits=STUDY.limits,
+    script:
+        "../workflow_scripts/sensitivity.py"
