@@ -192,7 +192,8 @@ def test_end_to_end_with_a_learned_codec(tmp_path, torch_home):
     p = Project(tmp_path / "study", tmp_path / "cache", encoders=(MEAN,))
     grid = dict(TINY_GRID, encoders={MEAN: [1, 6]})
     (p.root / "config/grids/tiny.yaml").write_text(yaml.safe_dump(grid))
-    stats = p.run()  # TORCH_HOME (the stand-in weights) reaches the jobs through the environment
+    p.env["TORCH_HOME"] = str(torch_home)  # the stand-in weights reach the jobs through the environment
+    stats = p.run()
     assert computed(stats, f"encode:{MEAN}") == 2 * 4  # 2 images x 2 scales x 2 qualities
     con = duckdb.connect()
     rows = con.execute(
