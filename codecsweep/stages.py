@@ -18,7 +18,7 @@ from functools import cache
 import numpy as np
 
 from . import records
-from .cache import Cache, CacheWriteError, make_key
+from .cache import Cache, CacheCorruptError, CacheWriteError, make_key
 from .codecs import get_encoder
 from .images import NORMALIZATION_VERSION, UPSCALE_FILTER, Limits, load_source, prepare, to_source_geometry
 
@@ -195,6 +195,7 @@ def encode_shard(
             rows.append(row)
         progress(n + 1)
     stats.items = len(rows)
+    cache.close()  # seal the job's pack before its output exists
     records.write(rows, records.VARIANTS, out)
     stats.finish(cache, stats_out)
     return stats
@@ -228,6 +229,8 @@ def _scores(cache: Cache, spec, items: list[dict], load, batch_size: int, thread
     def prep(item):
         try:
             return preprocess(spec, load(item)), None
+        except CacheCorruptError:  # a damaged cache is not a result of the variant: fail the job
+            raise
         except Exception as exc:  # an undecodable variant is recorded, not fatal
             return None, f"{type(exc).__name__}: {exc}"
 
@@ -390,6 +393,7 @@ def classify_shard(
     for r in rows:
         del r["_order"]
     stats.items = len(rows)
+    cache.close()  # seal the job's pack before its output exists
     records.write(rows, records.PREDICTIONS, out)
     stats.finish(cache, stats_out)
     return stats
@@ -480,7 +484,7 @@ def measure_shard(
                 cache.put("metric", key, json.dumps(result, sort_keys=True).encode(), {"group": gid})
                 values.update(result)
                 computed = True
-        except CacheWriteError:
+        except (CacheWriteError, CacheCorruptError):
             raise
         except Exception as exc:
             stats.failed += 1
@@ -493,6 +497,7 @@ def measure_shard(
             stats.served += not computed
         progress(n + 1)
     stats.items = len(rows)
+    cache.close()  # seal the job's pack before its output exists
     records.write(rows, records.METRICS, out)
     stats.finish(cache, stats_out)
     return stats
