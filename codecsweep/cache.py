@@ -513,7 +513,7 @@ class Cache:
         for pack, records in sorted(bad.items()):
             for offset, kind, key, reason in records:
                 if bytes.fromhex(key) not in good:  # a good copy elsewhere serves: not a problem
-                    problems.append(f"corrupt {kind} {key} in pack {pack} at {offset}: {reason}")
+                    problems.append(f"corrupt {kind} {key} in pack {pack} at offset {offset}: {reason}")
         for idx in sorted((self.root / "packs").glob("*.idx")):
             if not idx.with_suffix(".pack").exists():
                 problems.append(f"index {idx.name} without its pack")
