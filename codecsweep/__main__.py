@@ -12,7 +12,7 @@ DEFAULT_CACHE = ".cache/codecsweep"
 def _cache_cmd(args) -> int:
     from .cache import Cache
 
-    cache = Cache(args.cache_dir)
+    cache = Cache(args.cache_dir, migrating=args.action == "migrate")
     if args.action == "stats":
         print(json.dumps(cache.stats(), indent=2))
         return 0

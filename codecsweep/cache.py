@@ -90,6 +90,10 @@ class CacheCorruptError(RuntimeError):
     """A stored result is missing or fails its checks when read."""
 
 
+class CacheLayoutError(RuntimeError):
+    """The cache directory holds the loose-file layout from before packs."""
+
+
 @dataclass
 class Entry:
     data: bytes
@@ -270,8 +274,13 @@ class _Writer:
 class Cache:
     """``get``/``put``/``read_blob`` for the stages; ``stats``/``verify``/``gc``/``migrate`` for the CLI."""
 
-    def __init__(self, root, roll_bytes: int = 256 << 20):
+    def __init__(self, root, roll_bytes: int = 256 << 20, migrating: bool = False):
         self.root = pathlib.Path(root)
+        if not migrating and (self.root / "index").is_dir():  # else its results would silently be recomputed
+            raise CacheLayoutError(
+                f"{self.root} is a cache of the loose-file layout (blobs/, index/): move its results into "
+                f"packs with `python -m codecsweep cache migrate --cache-dir {self.root}`"
+            )
         self.roll_bytes = roll_bytes
         #: per (kind, outcome) counters: outcome in hit | miss | corrupt | put
         self.counts: Counter = Counter()

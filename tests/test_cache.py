@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from codecsweep.cache import Cache, CacheCorruptError, CacheWriteError, make_key, sha256_bytes
+from codecsweep.cache import Cache, CacheCorruptError, CacheLayoutError, CacheWriteError, make_key, sha256_bytes
 from tests.test_stages import encode, study  # noqa: F401  (a fixture, used by the migration test)
 
 
@@ -263,6 +263,8 @@ def test_migrated_loose_cache_serves_instead_of_recomputing(study, tmp_path):  #
     (loose / "blobs" / bad[:2] / bad[2:]).write_bytes(b'{"psnr": 2}')
     from codecsweep.__main__ import main
 
+    with pytest.raises(CacheLayoutError, match="cache migrate --cache-dir"):  # never recomputed silently
+        Cache(loose)
     assert main(["cache", "migrate", "--cache-dir", str(loose)]) == 0
     assert sorted(p.name for p in loose.iterdir()) == ["merged", "packs", "tmp"]
     assert Cache(loose).stats()["entries"] == {"artifact": 8} and Cache(loose).verify() == []
