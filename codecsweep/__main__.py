@@ -1,4 +1,4 @@
-"""Command line: ``python -m codecsweep cache stats|verify|gc`` and ``fetch-weights``."""
+"""Command line: ``python -m codecsweep cache stats|verify|gc|migrate`` and ``fetch-weights``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ DEFAULT_CACHE = ".cache/codecsweep"
 def _cache_cmd(args) -> int:
     from .cache import Cache
 
-    cache = Cache(args.cache_dir)
+    cache = Cache(args.cache_dir, migrating=args.action == "migrate")
     if args.action == "stats":
         print(json.dumps(cache.stats(), indent=2))
         return 0
@@ -22,6 +22,12 @@ def _cache_cmd(args) -> int:
             print(p)
         print(f"{len(problems)} problem(s){' removed' if args.repair and problems else ''}")
         return 1 if problems and not args.repair else 0
+    if args.action == "migrate":
+        result = cache.migrate()
+        for p in cache.problems:
+            print(p)
+        print(json.dumps(result, indent=2))
+        return 0
     result = cache.gc(dry_run=args.dry_run)
     print(json.dumps(result, indent=2))
     return 0
@@ -72,10 +78,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m codecsweep", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     cache = sub.add_parser("cache", help="inspect and maintain the content-addressed cache")
-    cache.add_argument("action", choices=["stats", "verify", "gc"])
+    cache.add_argument("action", choices=["stats", "verify", "gc", "migrate"])
     cache.add_argument("--cache-dir", default=DEFAULT_CACHE)
-    cache.add_argument("--repair", action="store_true", help="verify: remove corrupt blobs and dangling entries")
+    cache.add_argument("--repair", action="store_true", help="verify: rewrite packs without their corrupt records")
     cache.add_argument("--dry-run", action="store_true", help="gc: only report what would be removed")
+    # migrate: move a loose-file cache (blobs/, index/<kind>/, the layout before packs) into packs
     cache.set_defaults(func=_cache_cmd)
     fetch = sub.add_parser(
         "fetch-weights", help="download torchvision or CompressAI (cai_*) weights into $TORCH_HOME (needs internet)"

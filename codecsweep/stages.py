@@ -18,7 +18,7 @@ from functools import cache
 import numpy as np
 
 from . import records
-from .cache import Cache, CacheWriteError
+from .cache import Cache, CacheCorruptError, CacheWriteError, sha256_bytes
 from .codecs import get_encoder
 from .images import Limits, load_source, prepare, to_source_geometry
 from .keys import artifact_key, metric_key, pixel_metrics_id, prediction_key
@@ -219,6 +219,7 @@ def encode_shard(
         _flag_duplicates(rows[-len(points) :])
         progress(n + 1)
     stats.items = len(rows)
+    cache.close()  # seal the job's pack before its output exists
     records.write(rows, records.VARIANTS, out)
     stats.finish(cache, stats_out)
     return stats
@@ -234,9 +235,40 @@ def _flag_duplicates(image_rows: list[dict]) -> None:
             row["duplicate_of"] = same if same != row["param"] else None
 
 
-def _artifact_image(cache: Cache, row: dict):
-    """Decode a variant's artifact from the cache."""
-    return get_encoder(row["encoder"]).decode(cache.read_blob(row["artifact_sha256"]))
+def _artifact_image(cache: Cache, row: dict, image: dict | None = None, limits: Limits = Limits(), variants_path=None):
+    """Decode a variant's artifact from the cache.
+
+    A missing or damaged artifact is never recorded as a result of the variant: it is
+    encoded again from its source (codecs are deterministic) and, when the bytes hash to the
+    recorded sha256, put back in the cache and used, so the job repairs the cache itself. If
+    they differ (the codec or the source changed under the variants table), the variants file
+    is removed so the next run encodes afresh, and the job fails saying so."""
+    enc = get_encoder(row["encoder"])
+    try:
+        return enc.decode(cache.read_blob(row["artifact_sha256"]))
+    except CacheCorruptError as exc:
+        if image is None:
+            raise
+        source, _ = load_source(pathlib.Path(image["source_path"]), limits)
+        prepared = prepare(source, row["scale"], row["color"])
+        data = enc.encode(prepared, row["param"])
+        if sha256_bytes(data) != row["artifact_sha256"]:
+            if variants_path is not None:
+                pathlib.Path(variants_path).unlink(missing_ok=True)
+            raise CacheCorruptError(
+                f"{exc}; encoding it again gives other bytes, so {variants_path} is out of date: it was removed, "
+                "rerun the workflow to encode afresh"
+            ) from None
+        key = artifact_key(
+            row["source_sha256"], row["encoder"], row["codec_version"], row["scale"], row["color"], row["param"]
+        )
+        cache.put(
+            "artifact", key, data, {"encode_ms": row["encode_ms"], "width": prepared.width, "height": prepared.height}
+        )
+        log.warning(
+            "cache: artifact %s was damaged or missing: encoded again and repaired", row["artifact_sha256"][:12]
+        )
+        return enc.decode(data)
 
 
 # -- classify and measure: one decode and one forward pass per variant ---------------------
@@ -388,6 +420,7 @@ def classify_originals_shard(
             else:
                 rows.append(dict(base, status="error", error=errors[img["image_id"]]))
         stats.items = len(rows)
+        cache.close()  # seal the job's pack before its outputs exist
         records.write(rows, records.PREDICTIONS, outs[name])
         all_stats.append(stats)
     JobStats.finish_all(all_stats, cache, stats_out)
@@ -529,7 +562,7 @@ def analyze_shard(
         v = variants[i]
         img = images[v["image_id"]]
         try:
-            decoded = _artifact_image(cache, v)
+            decoded = _artifact_image(cache, v, img, limits, variants_path)
             ref = ref_of(img)
             if missing_metrics[i] & {"pixel", "lpips"}:
                 at_source = np.asarray(to_source_geometry(decoded, (img["width"], img["height"])))
@@ -544,7 +577,7 @@ def analyze_shard(
                     pending[name].append((i, net.preprocess(decoded)))
                     if len(pending[name]) >= net.loaded_batch():
                         flush(name)
-        except CacheWriteError:
+        except (CacheWriteError, CacheCorruptError):
             raise
         except Exception as exc:  # a variant the codec cannot decode is recorded, not fatal
             errors[i] = f"{type(exc).__name__}: {exc}"
@@ -557,6 +590,7 @@ def analyze_shard(
     for name in nets:
         flush(name)
 
+    cache.close()  # seal the job's pack before its outputs exist
     # 3. Rows, in the variants' order however the cache split the work.
     for name in models:
         rows = []

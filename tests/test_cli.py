@@ -260,7 +260,10 @@ def test_run_dry_run_from_another_folder(tmp_path, two_images):
         (("run", "{tmp}/missing"), "images folder {tmp}/missing does not exist"),
         (("run", "{imgs}", "--encoders", "jpg"), "--encoders: unknown encoder 'jpg'; known: avif, cai_"),
         (("run", "{imgs}", "--models", "resnet"), "--models: unknown model 'resnet'; known: alexnet"),
-        (("run", "{imgs}", "--grid", "huge"), "--grid huge: no such grid (known: learned, machine_jpeg, modern, rennes2017, smoke)"),
+        (
+            ("run", "{imgs}", "--grid", "huge"),
+            "--grid huge: no such grid (known: learned, machine_jpeg, modern, rennes2017, smoke)",
+        ),
         (("run", "{imgs}", "--encoders", "webp", "--grid", "rennes2017"), "encoders: 'webp' has no grid"),
         (("run", "{empty}"), "no files under"),
         (("sql", "x.sql", "--", "-n"), "arguments after -- are only for `codecsweep run`"),
