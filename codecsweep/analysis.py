@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
 
 def fit_log_knee(x, acc, candidates: int = 400) -> dict | None:
@@ -119,9 +120,8 @@ class Sample:
         for key, d in self.settings.groupby(by, sort=False):
             yield (key if isinstance(key, tuple) else (key,)), d.index.to_numpy()
 
-    def setting_intervals(self) -> "pd.DataFrame":
+    def setting_intervals(self) -> pd.DataFrame:
         """*_lo / *_hi of every per-setting mean (Tables 4-6 and the curves)."""
-        import pandas as pd
 
         from . import stats
 
@@ -231,7 +231,9 @@ class Sample:
         present = np.isfinite(bpp)
         kept &= present
         any_kept = kept.any(axis=1)
-        choice = np.where(any_kept, np.nanmin(np.where(kept, bpp, np.inf), axis=1), np.nanmin(np.where(present, bpp, np.inf), axis=1))
+        choice = np.where(
+            any_kept, np.nanmin(np.where(kept, bpp, np.inf), axis=1), np.nanmin(np.where(present, bpp, np.inf), axis=1)
+        )
         has = present.any(axis=1)
         choice = np.where(has, choice, np.nan)
         oracle_bpp = stats.means(self.w, choice[:, None])[:, 0]
@@ -240,7 +242,11 @@ class Sample:
         fixed = self.mean["bpp"][:, cols]
         enough = share >= oracle_share[:, None] - 1e-9
         best_share = np.nanmax(np.where(np.isfinite(share), share, -np.inf), axis=1, keepdims=True)
-        score = np.where(enough.any(axis=1, keepdims=True), np.where(enough, fixed, np.inf), np.where(share == best_share, fixed, np.inf))
+        score = np.where(
+            enough.any(axis=1, keepdims=True),
+            np.where(enough, fixed, np.inf),
+            np.where(share == best_share, fixed, np.inf),
+        )
         pick = np.argmin(score, axis=1)
         fixed_bpp = fixed[np.arange(len(pick)), pick]
         with np.errstate(invalid="ignore", divide="ignore"):

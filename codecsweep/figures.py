@@ -101,8 +101,9 @@ def _band_lines(ax, d, y: str, by_color: bool = True):
         label = codec_label(encoder) + ("" if color == "rgb" or not by_color else " (gray)")
         ax.plot(g.bpp_mean, g[y], ls, marker=MARKERS.get(color, "o"), ms=3, lw=1.3, color=c, label=label)
         if f"{y}_lo" in g:
-            ax.fill_between(g.bpp_mean, g[f"{y}_lo"].astype(float), g[f"{y}_hi"].astype(float), color=c, alpha=0.15,
-                            lw=0)
+            ax.fill_between(
+                g.bpp_mean, g[f"{y}_lo"].astype(float), g[f"{y}_hi"].astype(float), color=c, alpha=0.15, lw=0
+            )
     ax.set_xscale("log")
 
 
@@ -142,8 +143,15 @@ def accuracy_curves(curves, out_dir) -> pathlib.Path:
             if lbl not in labels:
                 handles.append(h)
                 labels.append(lbl)
-    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(6, len(labels)), fontsize=9,
-               frameon=False)
+    fig.legend(
+        handles,
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=min(6, len(labels)),
+        fontsize=9,
+        frameon=False,
+    )
     fig.suptitle("Top-1 agreement vs rate per scale (dashed: gray); bands: 95% bootstrap intervals over images")
     fig.tight_layout()
     return _save(fig, out_dir, "accuracy_curves")
@@ -155,11 +163,21 @@ def compression_vs_rank(param_table, out_dir) -> pathlib.Path:
         return _empty(out_dir, "compression_vs_rank", "Compression vs classification", "no parameter set")
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for (encoder, color), g in param_table.groupby(["encoder", "color"], sort=True):
-        ax.scatter(g.cr_source_mean, g.rank_diff_mean, s=22, color=codec_color(encoder),
-                   marker=MARKERS.get(color, "o"), label=codec_label(encoder) + ("" if color == "rgb" else " (gray)"))
+        ax.scatter(
+            g.cr_source_mean,
+            g.rank_diff_mean,
+            s=22,
+            color=codec_color(encoder),
+            marker=MARKERS.get(color, "o"),
+            label=codec_label(encoder) + ("" if color == "rgb" else " (gray)"),
+        )
     ax.axhline(-1, color="grey", lw=0.8, ls="--")
-    ax.set(xscale="log", xlabel="mean compression ratio vs the source files (log scale)",
-           ylabel="mean rank difference (negative: worse)", title="Compression vs classification, per parameter set")
+    ax.set(
+        xscale="log",
+        xlabel="mean compression ratio vs the source files (log scale)",
+        ylabel="mean rank difference (negative: worse)",
+        title="Compression vs classification, per parameter set",
+    )
     ax.set_yscale("symlog", linthresh=1)
     ax.legend(fontsize=8)
     return _save(fig, out_dir, "compression_vs_rank")
@@ -174,11 +192,21 @@ def metric_scatter(points, out_dir) -> pathlib.Path:
     rows = -(-len(infos) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.2 * rows), sharey=True, squeeze=False)
     for ax, m in zip(axes.flat, infos):
-        sns.scatterplot(points, x=m.name, y="rank_diff", hue="encoder", palette=_palette(points.encoder.unique()),
-                        s=8, alpha=0.5, linewidth=0, ax=ax, legend=False)
+        sns.scatterplot(
+            points,
+            x=m.name,
+            y="rank_diff",
+            hue="encoder",
+            palette=_palette(points.encoder.unique()),
+            s=8,
+            alpha=0.5,
+            linewidth=0,
+            ax=ax,
+            legend=False,
+        )
         ax.set(xlabel=m.label + (f" ({m.unit})" if m.unit else ""), ylabel="rank difference")
         ax.set_yscale("symlog", linthresh=1)
-    for ax in list(axes.flat)[len(infos):]:
+    for ax in list(axes.flat)[len(infos) :]:
         ax.axis("off")
     encoders = sorted(points.encoder.unique())
     handles = [plt.Line2D([], [], ls="", marker="o", color=codec_color(e), label=codec_label(e)) for e in encoders]
@@ -195,8 +223,19 @@ def ssim_thresholds(points, thresholds, out_dir) -> pathlib.Path:
     d = points[points.ssim.notna()]
     images = sorted(d.image_id.unique())[:8]
     d = d[d.image_id.isin(images)]
-    g = sns.relplot(d, x="ssim", y="rank_diff", hue="encoder", col="image_id", col_wrap=min(4, len(images)),
-                    height=2.6, palette=_palette(d.encoder.unique()), s=12, alpha=0.6, linewidth=0)
+    g = sns.relplot(
+        d,
+        x="ssim",
+        y="rank_diff",
+        hue="encoder",
+        col="image_id",
+        col_wrap=min(4, len(images)),
+        height=2.6,
+        palette=_palette(d.encoder.unique()),
+        s=12,
+        alpha=0.6,
+        linewidth=0,
+    )
     t = thresholds[(thresholds.metric == "ssim")].set_index("image_id").threshold if thresholds is not None else {}
     for image_id, ax in g.axes_dict.items():
         if image_id in getattr(t, "index", []):
@@ -218,8 +257,12 @@ def overfitting(points, image_id, out_dir) -> pathlib.Path:
     fig, ax = plt.subplots(figsize=(6.5, 4))
     sns.scatterplot(d, x="rank_diff", y="cr_raw", hue="encoder", palette=_palette(d.encoder.unique()), ax=ax, s=18)
     ax.axvline(0, color="grey", lw=0.8)
-    ax.set(yscale="log", xlabel="rank difference (positive: compression helped)",
-           ylabel="compression ratio vs raw (log scale)", title=f"Rank improvements under compression: {image_id}")
+    ax.set(
+        yscale="log",
+        xlabel="rank difference (positive: compression helped)",
+        ylabel="compression ratio vs raw (log scale)",
+        title=f"Rank improvements under compression: {image_id}",
+    )
     ax.set_xscale("symlog", linthresh=1)
     _legend_labels(ax)
     return _save(fig, out_dir, "overfitting")
@@ -230,15 +273,18 @@ def oracle(table, out_dir) -> pathlib.Path:
     if not _has(table, "oracle_bpp"):
         return _empty(out_dir, "oracle", "Per-image oracle vs best fixed setting", "no classified variant")
     crits = [c for c in ("top-1 kept", "rank loss <= 1") if c in set(table.criterion)]
-    fig, axes = plt.subplots(1, len(crits), figsize=(6.2 * len(crits), 0.5 * table.encoder.nunique() + 1.8),
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(crits), figsize=(6.2 * len(crits), 0.5 * table.encoder.nunique() + 1.8), squeeze=False, sharey=True
+    )
     for ax, crit in zip(axes[0], crits):
         d = table[table.criterion == crit].reset_index(drop=True)
         y = np.arange(len(d))
         for i, row in d.iterrows():
             color = codec_color(row.encoder) if row.encoder != "(any)" else "black"
-            for value, lo, hi, marker, off in ((row.oracle_bpp, row.oracle_bpp_lo, row.oracle_bpp_hi, "o", -0.12),
-                                               (row.fixed_bpp, row.fixed_bpp_lo, row.fixed_bpp_hi, "|", 0.12)):
+            for value, lo, hi, marker, off in (
+                (row.oracle_bpp, row.oracle_bpp_lo, row.oracle_bpp_hi, "o", -0.12),
+                (row.fixed_bpp, row.fixed_bpp_lo, row.fixed_bpp_hi, "|", 0.12),
+            ):
                 if np.isfinite(value):
                     err = [[max(value - lo, 0)], [max(hi - value, 0)]] if np.isfinite(lo) else None
                     ax.errorbar([value], [i + off], xerr=err, fmt=marker, color=color, ms=7, capsize=3)
@@ -246,8 +292,10 @@ def oracle(table, out_dir) -> pathlib.Path:
         ax.set(xscale="log", xlabel="mean bits per pixel (log)", title=f"criterion: {crit}")
         ax.invert_yaxis()
         ax.grid(alpha=0.3, axis="x")
-    handles = [plt.Line2D([], [], ls="", marker="o", color="black", label="oracle (per image)"),
-               plt.Line2D([], [], ls="", marker="|", color="black", ms=10, label="best fixed setting")]
+    handles = [
+        plt.Line2D([], [], ls="", marker="o", color="black", label="oracle (per image)"),
+        plt.Line2D([], [], ls="", marker="|", color="black", ms=10, label="best fixed setting"),
+    ]
     fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
     fig.suptitle("Choosing the setting per image vs one fixed setting (95% bootstrap intervals)")
     fig.tight_layout()
@@ -258,7 +306,9 @@ def bd_rate(table, out_dir) -> pathlib.Path:
     """BD-rate against JPEG per codec and scale, with intervals, one panel per measure."""
     if not _has(table, "bitrate_change"):
         return _empty(out_dir, "bd_rate", "BD-rate against JPEG", "no codec curve overlaps JPEG's (or no JPEG)")
-    measures = [m for m in ("top-1 accuracy", "top-1 agreement") if table[table.at_equal == m].bitrate_change.notna().any()]
+    measures = [
+        m for m in ("top-1 accuracy", "top-1 agreement") if table[table.at_equal == m].bitrate_change.notna().any()
+    ]
     fig, axes = plt.subplots(1, len(measures), figsize=(6 * len(measures), 4), squeeze=False, sharey=True)
     scales = sorted(table.scale.unique(), reverse=True)
     encoders = sorted(table.encoder.unique())
@@ -272,8 +322,16 @@ def bd_rate(table, out_dir) -> pathlib.Path:
                     row = g.loc[s]
                     xs.append(i + (k - (len(encoders) - 1) / 2) * 0.12)
                     ys.append(100 * row.bitrate_change)
-                    lo.append(100 * max(row.bitrate_change - row.bitrate_change_lo, 0) if np.isfinite(row.bitrate_change_lo) else 0)
-                    hi.append(100 * max(row.bitrate_change_hi - row.bitrate_change, 0) if np.isfinite(row.bitrate_change_hi) else 0)
+                    lo.append(
+                        100 * max(row.bitrate_change - row.bitrate_change_lo, 0)
+                        if np.isfinite(row.bitrate_change_lo)
+                        else 0
+                    )
+                    hi.append(
+                        100 * max(row.bitrate_change_hi - row.bitrate_change, 0)
+                        if np.isfinite(row.bitrate_change_hi)
+                        else 0
+                    )
             if xs:
                 ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", color=codec_color(e), capsize=3, label=codec_label(e))
         ax.axhline(0, color="grey", lw=0.8)

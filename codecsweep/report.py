@@ -144,8 +144,11 @@ class Report:
             if len(s["df"]) <= INLINE_ROWS:
                 md += [_md(s["df"]), ""]
             else:
-                md += [f"{len(s['df'])} rows: [tables/{s['name']}.md](tables/{s['name']}.md), "
-                       f"[tables/{s['name']}.csv](tables/{s['name']}.csv).", ""]
+                md += [
+                    f"{len(s['df'])} rows: [tables/{s['name']}.md](tables/{s['name']}.md), "
+                    f"[tables/{s['name']}.csv](tables/{s['name']}.csv).",
+                    "",
+                ]
             md += [f"![{cap}](figures/{p.name})" for p, cap in s["figures"]] + [""]
         pathlib.Path(summary_md).write_text("\n".join(md))
         pathlib.Path(index_html).write_text(self._html(answer, provenance))
@@ -193,8 +196,13 @@ def _lines_to_html(lines: list[str]) -> str:
     def flush():
         if table:
             head, *body = [[_inline(c.strip()) for c in row.strip("|").split("|")] for row in table if "---" not in row]
-            out.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>"
-                       + "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in body) + "</table>")
+            out.append(
+                "<table><tr>"
+                + "".join(f"<th>{c}</th>" for c in head)
+                + "</tr>"
+                + "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in body)
+                + "</table>"
+            )
             table.clear()
         if items:
             out.append("<ul>" + "".join(f"<li>{_inline(x)}</li>" for x in items) + "</ul>")
@@ -315,8 +323,22 @@ def _headline_criteria(samples: dict) -> pd.DataFrame:
                 )
     return pd.DataFrame(
         rows,
-        columns=["dataset", "model", "encoder", "criterion", "cr_source", "cr_source_lo", "cr_source_hi", "cr_raw",
-                 "bpp", "bpp_lo", "bpp_hi", "at", "images", "images_to_halve_interval"],
+        columns=[
+            "dataset",
+            "model",
+            "encoder",
+            "criterion",
+            "cr_source",
+            "cr_source_lo",
+            "cr_source_hi",
+            "cr_raw",
+            "bpp",
+            "bpp_lo",
+            "bpp_hi",
+            "at",
+            "images",
+            "images_to_halve_interval",
+        ],
     )
 
 
@@ -354,8 +376,23 @@ def _rate_thresholds(samples: dict) -> pd.DataFrame:
                     )
     return pd.DataFrame(
         rows,
-        columns=["dataset", "model", "encoder", "scale", "color", "measure", "drop_pt", "images", "bpp", "bpp_lo",
-                 "bpp_hi", "cr_source", "cr_source_lo", "cr_source_hi", "below_grid"],
+        columns=[
+            "dataset",
+            "model",
+            "encoder",
+            "scale",
+            "color",
+            "measure",
+            "drop_pt",
+            "images",
+            "bpp",
+            "bpp_lo",
+            "bpp_hi",
+            "cr_source",
+            "cr_source_lo",
+            "cr_source_hi",
+            "below_grid",
+        ],
     )
 
 
@@ -372,7 +409,10 @@ def _bd_rates(samples: dict) -> pd.DataFrame:
                 test = s.columns(encoder=encoder, scale=scale, color=color)
                 if encoder == "jpeg" or not len(test):
                     continue
-                for measure, what, n in (("correct", "top-1 accuracy", s.annotated), ("agrees", "top-1 agreement", s.n)):
+                for measure, what, n in (
+                    ("correct", "top-1 accuracy", s.annotated),
+                    ("agrees", "top-1 agreement", s.n),
+                ):
                     saving = s.bd_rate(ref, test, measure)
                     lo, hi = stats.interval(saving)
                     rows.append(
@@ -392,8 +432,19 @@ def _bd_rates(samples: dict) -> pd.DataFrame:
                     )
     return pd.DataFrame(
         rows,
-        columns=["dataset", "model", "scale", "color", "encoder", "vs", "at_equal", "images", "bitrate_change",
-                 "bitrate_change_lo", "bitrate_change_hi"],
+        columns=[
+            "dataset",
+            "model",
+            "scale",
+            "color",
+            "encoder",
+            "vs",
+            "at_equal",
+            "images",
+            "bitrate_change",
+            "bitrate_change_lo",
+            "bitrate_change_hi",
+        ],
     )
 
 
@@ -432,8 +483,23 @@ def _knee_fits(samples: dict) -> pd.DataFrame:
                 )
     return pd.DataFrame(
         rows,
-        columns=["dataset", "model", "encoder", "x", "c", "c_lo", "c_hi", "plateau", "knee", "knee_lo", "knee_hi",
-                 "r2", "points", "images", "supported"],
+        columns=[
+            "dataset",
+            "model",
+            "encoder",
+            "x",
+            "c",
+            "c_lo",
+            "c_hi",
+            "plateau",
+            "knee",
+            "knee_lo",
+            "knee_hi",
+            "r2",
+            "points",
+            "images",
+            "supported",
+        ],
     )
 
 
@@ -463,8 +529,11 @@ def _kendall(points: pd.DataFrame | None) -> pd.DataFrame:
                 )
     df = pd.DataFrame(rows, columns=columns)
     df["_all"] = df.scope != "all"
-    df = df.sort_values(["dataset", "model", "_all", "scope", "predictive_power", "metric"],
-                        ascending=[True, True, True, True, False, True], na_position="last")
+    df = df.sort_values(
+        ["dataset", "model", "_all", "scope", "predictive_power", "metric"],
+        ascending=[True, True, True, True, False, True],
+        na_position="last",
+    )
     return df.drop(columns="_all")
 
 
@@ -484,8 +553,18 @@ def _color_intervals(samples: dict) -> pd.DataFrame:
             for name, q in (("rank_diff_mean", "rank_diff"), ("top1_agreement", "agrees")):
                 row[f"{name}_lo"], row[f"{name}_hi"] = stats.interval(s.pooled(cols, q))
             rows.append(row)
-    return pd.DataFrame(rows, columns=["dataset", "model", "color", "rank_diff_mean_lo", "rank_diff_mean_hi",
-                                       "top1_agreement_lo", "top1_agreement_hi"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "dataset",
+            "model",
+            "color",
+            "rank_diff_mean_lo",
+            "rank_diff_mean_hi",
+            "top1_agreement_lo",
+            "top1_agreement_hi",
+        ],
+    )
 
 
 def _study_rule_intervals(samples: dict, by: list[str]) -> pd.DataFrame:
@@ -504,10 +583,15 @@ def _study_rule_intervals(samples: dict, by: list[str]) -> pd.DataFrame:
                 )
                 row["robust_param"] = None if robust["at"] is None else s.settings.param.iloc[robust["at"]]
             rows.append(row)
-    return pd.DataFrame(rows, columns=["dataset", "model", *by, "max_cr_source_lo", "max_cr_source_hi",
-                                       "max_cr_raw_lo", "max_cr_raw_hi"]
-                        + (["robust_cr_source", "robust_cr_source_lo", "robust_cr_source_hi", "robust_param"]
-                           if by != ["encoder"] else []))
+    return pd.DataFrame(
+        rows,
+        columns=["dataset", "model", *by, "max_cr_source_lo", "max_cr_source_hi", "max_cr_raw_lo", "max_cr_raw_hi"]
+        + (
+            ["robust_cr_source", "robust_cr_source_lo", "robust_cr_source_hi", "robust_param"]
+            if by != ["encoder"]
+            else []
+        ),
+    )
 
 
 def _oracle_intervals(samples: dict) -> pd.DataFrame:
@@ -521,8 +605,21 @@ def _oracle_intervals(samples: dict) -> pd.DataFrame:
                 for k in ("oracle_bpp", "fixed_bpp", "saving"):
                     row[f"{k}_lo"], row[f"{k}_hi"] = stats.interval(res[k])
                 rows.append(row)
-    return pd.DataFrame(rows, columns=["dataset", "model", "criterion", "encoder", "oracle_bpp_lo", "oracle_bpp_hi",
-                                       "fixed_bpp_lo", "fixed_bpp_hi", "saving_lo", "saving_hi"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "dataset",
+            "model",
+            "criterion",
+            "encoder",
+            "oracle_bpp_lo",
+            "oracle_bpp_hi",
+            "fixed_bpp_lo",
+            "fixed_bpp_hi",
+            "saving_lo",
+            "saving_hi",
+        ],
+    )
 
 
 def _invariance_intervals(con) -> pd.DataFrame:
@@ -546,12 +643,17 @@ def _invariance_intervals(con) -> pd.DataFrame:
                 "scale_ratio": stats.means(w, v["across_scales"])[:, 0] / np.where(between > 0, between, np.nan),
             }
         row = {"dataset": ds, "model": m, "metric": metric}
-        for name, vals in [("mean_separation", stats.means(w, v["separation"])[:, 0]), ("between_images", between),
-                           *ratios.items()]:
+        for name, vals in [
+            ("mean_separation", stats.means(w, v["separation"])[:, 0]),
+            ("between_images", between),
+            *ratios.items(),
+        ]:
             row[f"{name}_lo"], row[f"{name}_hi"] = stats.interval(vals)
         rows.append(row)
     names = ["mean_separation", "between_images", "encoder_ratio", "scale_ratio"]
-    return pd.DataFrame(rows, columns=["dataset", "model", "metric"] + [f"{n}_{s}" for n in names for s in ("lo", "hi")])
+    return pd.DataFrame(
+        rows, columns=["dataset", "model", "metric"] + [f"{n}_{s}" for n in names for s in ("lo", "hi")]
+    )
 
 
 # --- the summary ------------------------------------------------------------------------------
@@ -651,8 +753,12 @@ def _bd_lines(r, dataset, model) -> list[str]:
     ]
     if not parts:
         return []
-    return ["", "Bits needed against JPEG at equal top-1 agreement (BD-rate, scale 1, RGB; negative = fewer): "
-            + "; ".join(parts) + "."]
+    return [
+        "",
+        "Bits needed against JPEG at equal top-1 agreement (BD-rate, scale 1, RGB; negative = fewer): "
+        + "; ".join(parts)
+        + ".",
+    ]
 
 
 def _power_lines(crit: pd.DataFrame) -> list[str]:
@@ -660,8 +766,11 @@ def _power_lines(crit: pd.DataFrame) -> list[str]:
     if not len(d):
         return ["", "Too few images to estimate how many would halve the intervals (at least 2 are needed)."]
     parts = [f"{_label(row.encoder)} {row.images_to_halve_interval:.0f}" for row in d.itertuples()]
-    return ["", f"Images needed to halve the interval of the study-rule headline (now {int(d.images.iloc[0])}; "
-            f"from the bootstrap spread): " + ", ".join(parts) + "."]
+    return [
+        "",
+        f"Images needed to halve the interval of the study-rule headline (now {int(d.images.iloc[0])}; "
+        f"from the bootstrap spread): " + ", ".join(parts) + ".",
+    ]
 
 
 def _fit_lines(r, dataset, model) -> list[str]:
@@ -680,8 +789,11 @@ def _fit_lines(r, dataset, model) -> list[str]:
     if lines:
         return ["", "Knee fits (scale 1, RGB): " + "; ".join(lines) + "."]
     if len(k):
-        return ["", f"No knee fit is stated: a fit needs at least {FIT_MIN_POINTS} points, {FIT_MIN_IMAGES} images "
-                "and a slope whose interval excludes 0 (the fits are in the knee_fits table)."]
+        return [
+            "",
+            f"No knee fit is stated: a fit needs at least {FIT_MIN_POINTS} points, {FIT_MIN_IMAGES} images "
+            "and a slope whose interval excludes 0 (the fits are in the knee_fits table).",
+        ]
     return []
 
 
@@ -709,9 +821,11 @@ def _provenance(con, samples: dict) -> list[str]:
                count(DISTINCT (scale, color, param))
         FROM variants WHERE status = 'ok' GROUP BY encoder ORDER BY encoder""").fetchall()
     if codecs:
-        lines.append("- Codecs (version; settings in the grid): "
-                     + "; ".join(f"{_label(e)} ({v}; {n})" for e, v, n in codecs)
-                     + f"; {sum(n for *_, n in codecs)} settings in all.")
+        lines.append(
+            "- Codecs (version; settings in the grid): "
+            + "; ".join(f"{_label(e)} ({v}; {n})" for e, v, n in codecs)
+            + f"; {sum(n for *_, n in codecs)} settings in all."
+        )
     present = {c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE metrics)").fetchall()}
     names = [m.name for m in METRIC_INFO if m.name in present]
     if names:
@@ -723,8 +837,10 @@ def _provenance(con, samples: dict) -> list[str]:
                 if c == 0:
                     lines.append(f"- `{n}` is null everywhere: {NULL_REASONS.get(n, 'it was not computed')}.")
     lines.append(f"- Rates: every bpp and compression ratio counts {RATE_NOTE}; bpp is over the original's pixels.")
-    lines.append(f"- Intervals: 95% percentile bootstrap over images ({stats.RESAMPLES} resamples, seed {stats.SEED}); "
-                 "images are the unit of sampling. Rates at a threshold are interpolated on the resample's curve.")
+    lines.append(
+        f"- Intervals: 95% percentile bootstrap over images ({stats.RESAMPLES} resamples, seed {stats.SEED}); "
+        "images are the unit of sampling. Rates at a threshold are interpolated on the resample's curve."
+    )
     return lines
 
 
@@ -762,55 +878,98 @@ def build_report(
         name, title, notes = parse_sql(sql_path)
         df = con.execute(sql_path.read_text()).df()
         if name == "param_table":
-            df = _add_intervals(df, _setting_intervals(samples), settings, {
-                "rank_diff_mean": 2, "cr_source_mean": 2, "cr_raw_mean": 2, "bpp_mean": 4, "top1_agreement": 3,
-                "top1_accuracy": 3})
+            df = _add_intervals(
+                df,
+                _setting_intervals(samples),
+                settings,
+                {
+                    "rank_diff_mean": 2,
+                    "cr_source_mean": 2,
+                    "cr_raw_mean": 2,
+                    "bpp_mean": 4,
+                    "top1_agreement": 3,
+                    "top1_accuracy": 3,
+                },
+            )
         elif name == "rgb_vs_gray":
-            df = _add_intervals(df, _color_intervals(samples), ["dataset", "model", "color"],
-                                {"rank_diff_mean": 2, "top1_agreement": 3})
+            df = _add_intervals(
+                df, _color_intervals(samples), ["dataset", "model", "color"], {"rank_diff_mean": 2, "top1_agreement": 3}
+            )
         elif name == "headline":
-            df = _add_intervals(df, _study_rule_intervals(samples, ["encoder"]), ["dataset", "model", "encoder"],
-                                {"max_cr_source": 2, "max_cr_raw": 2})
+            df = _add_intervals(
+                df,
+                _study_rule_intervals(samples, ["encoder"]),
+                ["dataset", "model", "encoder"],
+                {"max_cr_source": 2, "max_cr_raw": 2},
+            )
         elif name == "headline_by_scale_color":
             by = ["encoder", "scale", "color"]
             extra = _study_rule_intervals(samples, by)
-            df = _add_intervals(df, extra.drop(columns=[c for c in extra if c.startswith("robust")]),
-                                ["dataset", "model", *by], {"max_cr_source": 2, "max_cr_raw": 2})
+            df = _add_intervals(
+                df,
+                extra.drop(columns=[c for c in extra if c.startswith("robust")]),
+                ["dataset", "model", *by],
+                {"max_cr_source": 2, "max_cr_raw": 2},
+            )
             if len(df):
-                df = df.merge(extra[["dataset", "model", *by] + [c for c in extra if c.startswith("robust")]],
-                              on=["dataset", "model", *by], how="left")
+                df = df.merge(
+                    extra[["dataset", "model", *by] + [c for c in extra if c.startswith("robust")]],
+                    on=["dataset", "model", *by],
+                    how="left",
+                )
         elif name == "threshold_invariance":
-            df = _add_intervals(df, _invariance_intervals(con), ["dataset", "model", "metric"], {
-                "mean_separation": 3, "between_images": 4, "encoder_ratio": 2, "scale_ratio": 2})
+            df = _add_intervals(
+                df,
+                _invariance_intervals(con),
+                ["dataset", "model", "metric"],
+                {"mean_separation": 3, "between_images": 4, "encoder_ratio": 2, "scale_ratio": 2},
+            )
         elif name == "curves":
-            df = _add_intervals(df, _setting_intervals(samples), settings,
-                                {"top1_agreement": 4, "top1_accuracy": 4, "bpp_mean": 5})
+            df = _add_intervals(
+                df, _setting_intervals(samples), settings, {"top1_agreement": 4, "top1_accuracy": 4, "bpp_mean": 5}
+            )
         elif name == "oracle":
-            df = _add_intervals(df, _oracle_intervals(samples), ["dataset", "model", "criterion", "encoder"],
-                                {"oracle_bpp": 5, "fixed_bpp": 5, "saving": 4})
+            df = _add_intervals(
+                df,
+                _oracle_intervals(samples),
+                ["dataset", "model", "criterion", "encoder"],
+                {"oracle_bpp": 5, "fixed_bpp": 5, "saving": 4},
+            )
         r.table(name, title, notes, df, source=str(sql_path))
         if name == "metric_correlation":
-            r.figure(figures.metric_scatter(None if points is None else only_primary(points), fig),
-                     "Each metric against the rank difference")
+            r.figure(
+                figures.metric_scatter(None if points is None else only_primary(points), fig),
+                "Each metric against the rank difference",
+            )
         if name == "param_table":
             r.figure(figures.compression_vs_rank(only_primary(df), fig), "Rank difference vs compression")
         if name == "curves":
-            r.figure(figures.accuracy_curves(only_primary(df), fig),
-                     f"Top-1 agreement and accuracy against bits per pixel, per scale (rate: {RATE_NOTE})")
+            r.figure(
+                figures.accuracy_curves(only_primary(df), fig),
+                f"Top-1 agreement and accuracy against bits per pixel, per scale (rate: {RATE_NOTE})",
+            )
             r.figure(figures.rate_accuracy(only_primary(df), fig), f"Rate–accuracy at scale 1, RGB (rate: {RATE_NOTE})")
         if name == "oracle":
-            r.figure(figures.oracle(only_primary(df), fig), f"Per-image oracle vs best fixed setting (rate: {RATE_NOTE})")
+            r.figure(
+                figures.oracle(only_primary(df), fig), f"Per-image oracle vs best fixed setting (rate: {RATE_NOTE})"
+            )
         if name == "thresholds":
-            r.figure(figures.ssim_thresholds(None if points is None else only_primary(points), only_primary(df), fig),
-                     "SSIM vs rank difference per image; dashed: the image's threshold")
+            r.figure(
+                figures.ssim_thresholds(None if points is None else only_primary(points), only_primary(df), fig),
+                "SSIM vs rank difference per image; dashed: the image's threshold",
+            )
         if name == "overfitting":
             best = None
             if len(df) and points is not None:
-                best = df.sort_values(["best_rank_diff", "dataset", "model", "image_id", "encoder"],
-                                      ascending=[False, True, True, True, True]).iloc[0]
+                best = df.sort_values(
+                    ["best_rank_diff", "dataset", "model", "image_id", "encoder"],
+                    ascending=[False, True, True, True, True],
+                ).iloc[0]
             mine = None if best is None else points[(points.dataset == best.dataset) & (points.model == best.model)]
-            r.figure(figures.overfitting(mine, None if best is None else best.image_id, fig),
-                     "Rank improvements under compression" + ("" if best is None else f": {best.image_id} ({best.model})"))
+            r.figure(
+                figures.overfitting(mine, None if best is None else best.image_id, fig),
+                "Rank improvements under compression" + ("" if best is None else f": {best.image_id} ({best.model})"),
+            )
     r.table(
         "headline_criteria",
         "The headline per encoder by every criterion, with intervals",
