@@ -86,6 +86,14 @@ def _legend_labels(ax, title="codec"):
         ax.legend(handles, [codec_label(lbl) for lbl in labels], title=title, fontsize=8)
 
 
+#: Dots per scatter figure at most (an even, fixed subset beyond): more only hide each other.
+SCATTER_POINTS = 4000
+
+
+def _thin(df, n: int = SCATTER_POINTS):
+    return df if len(df) <= n else df.iloc[np.linspace(0, len(df) - 1, n).astype(int)]
+
+
 def _has(df, *cols) -> bool:
     return df is not None and len(df) > 0 and all(df[c].notna().any() for c in cols)
 
@@ -188,6 +196,7 @@ def metric_scatter(points, out_dir) -> pathlib.Path:
     infos = [m for m in METRIC_INFO if points is not None and m.name in points and points[m.name].notna().any()]
     if not infos:
         return _empty(out_dir, "metric_scatter", "Which metric tracks the classifier?", "no measured variant")
+    points = _thin(points)
     cols = min(4, len(infos))
     rows = -(-len(infos) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.2 * rows), sharey=True, squeeze=False)
@@ -203,6 +212,7 @@ def metric_scatter(points, out_dir) -> pathlib.Path:
             linewidth=0,
             ax=ax,
             legend=False,
+            rasterized=True,
         )
         ax.set(xlabel=m.label + (f" ({m.unit})" if m.unit else ""), ylabel="rank difference")
         ax.set_yscale("symlog", linthresh=1)
@@ -222,7 +232,7 @@ def ssim_thresholds(points, thresholds, out_dir) -> pathlib.Path:
         return _empty(out_dir, "ssim_thresholds", "SSIM thresholds per image", "no SSIM value (e.g. images too small)")
     d = points[points.ssim.notna()]
     images = sorted(d.image_id.unique())[:8]
-    d = d[d.image_id.isin(images)]
+    d = _thin(d[d.image_id.isin(images)])
     g = sns.relplot(
         d,
         x="ssim",
@@ -235,6 +245,7 @@ def ssim_thresholds(points, thresholds, out_dir) -> pathlib.Path:
         s=12,
         alpha=0.6,
         linewidth=0,
+        rasterized=True,
     )
     t = thresholds[(thresholds.metric == "ssim")].set_index("image_id").threshold if thresholds is not None else {}
     for image_id, ax in g.axes_dict.items():
@@ -283,7 +294,7 @@ def oracle(table, out_dir) -> pathlib.Path:
             color = codec_color(row.encoder) if row.encoder != "(any)" else "black"
             for value, lo, hi, marker, off in (
                 (row.oracle_bpp, row.oracle_bpp_lo, row.oracle_bpp_hi, "o", -0.12),
-                (row.fixed_bpp, row.fixed_bpp_lo, row.fixed_bpp_hi, "|", 0.12),
+                (row.fixed_bpp, row.fixed_bpp_lo, row.fixed_bpp_hi, "D", 0.12),
             ):
                 if np.isfinite(value):
                     err = [[max(value - lo, 0)], [max(hi - value, 0)]] if np.isfinite(lo) else None
@@ -294,7 +305,7 @@ def oracle(table, out_dir) -> pathlib.Path:
         ax.grid(alpha=0.3, axis="x")
     handles = [
         plt.Line2D([], [], ls="", marker="o", color="black", label="oracle (per image)"),
-        plt.Line2D([], [], ls="", marker="|", color="black", ms=10, label="best fixed setting"),
+        plt.Line2D([], [], ls="", marker="D", color="black", label="best fixed setting"),
     ]
     fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
     fig.suptitle("Choosing the setting per image vs one fixed setting (95% bootstrap intervals)")
