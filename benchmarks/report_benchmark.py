@@ -12,6 +12,7 @@ log bpp, shifted by a per-image difficulty. ``synthetic_study`` is also the test
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import sys
 import tempfile
@@ -171,10 +172,16 @@ def main() -> None:
             root = args.keep / f"images-{n}" if args.keep else pathlib.Path(tmp)
             t0 = time.perf_counter()
             files = synthetic_study(root / "results", n)
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
             build_report(files, sql, out_dir=root / "reports")
-            t2 = time.perf_counter()
-            print(f"{n} images x {432} variants: fixture {t1 - t0:.1f} s, report {t2 - t1:.1f} s", flush=True)
+            t2, c2 = time.perf_counter(), time.process_time()
+            # CPU time too: on a shared machine the wall time mostly measures the neighbours.
+            print(
+                f"{n} images x 432 variants: fixture {t1 - t0:.1f} s; report {t2 - t1:.1f} s wall, "
+                f"{c2 - c1:.1f} s CPU (this process, all threads); load average {os.getloadavg()[0]:.1f} "
+                f"on {os.cpu_count()} cores",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

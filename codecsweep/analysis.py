@@ -89,10 +89,10 @@ class Sample:
         self.settings = settings.sort_values(
             ["encoder", "scale", "color", "param_index", "param"], ascending=[True, False, False, True, True]
         ).reset_index(drop=True)
-        position = {tuple(k): j for j, k in enumerate(self.settings[KEYS].itertuples(index=False))}
         row = {image: i for i, image in enumerate(self.images)}
         ii = obs.image_id.map(row).to_numpy()
-        jj = np.array([position[tuple(k)] for k in obs[KEYS].itertuples(index=False)], dtype=np.int64)
+        where = self.settings[KEYS].assign(_j=np.arange(len(self.settings)))
+        jj = obs[KEYS].merge(where, on=KEYS, how="left")["_j"].to_numpy()
         shape = (n, len(self.settings))
         self.x = {}
         for q in QUANTITIES:

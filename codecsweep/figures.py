@@ -232,32 +232,29 @@ def ssim_thresholds(points, thresholds, out_dir) -> pathlib.Path:
         return _empty(out_dir, "ssim_thresholds", "SSIM thresholds per image", "no SSIM value (e.g. images too small)")
     d = points[points.ssim.notna()]
     images = sorted(d.image_id.unique())[:8]
-    d = _thin(d[d.image_id.isin(images)])
-    g = sns.relplot(
-        d,
-        x="ssim",
-        y="rank_diff",
-        hue="encoder",
-        col="image_id",
-        col_wrap=min(4, len(images)),
-        height=2.6,
-        palette=_palette(d.encoder.unique()),
-        s=12,
-        alpha=0.6,
-        linewidth=0,
-        rasterized=True,
-    )
-    t = thresholds[(thresholds.metric == "ssim")].set_index("image_id").threshold if thresholds is not None else {}
-    for image_id, ax in g.axes_dict.items():
-        if image_id in getattr(t, "index", []):
+    cols = min(4, len(images))
+    rows = -(-len(images) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.9 * cols, 2.6 * rows + 0.4), sharey=True, squeeze=False)
+    t = {} if thresholds is None else dict(thresholds[thresholds.metric == "ssim"][["image_id", "threshold"]].values)
+    for ax, image_id in zip(axes.flat, images):
+        mine = d[d.image_id == image_id]
+        for encoder, g in mine.groupby("encoder", sort=True):
+            ax.scatter(g.ssim, g.rank_diff, s=10, alpha=0.6, lw=0, color=codec_color(encoder), rasterized=True)
+        if image_id in t:
             ax.axvline(t[image_id], color="black", lw=0.8, ls="--")
         ax.set_yscale("symlog", linthresh=1)
-    g.set_axis_labels("SSIM", "rank difference")
-    g.set_titles("{col_name}")
-    if g.legend is not None:
-        for text in g.legend.texts:
-            text.set_text(codec_label(text.get_text()))
-    return _save(g.figure, out_dir, "ssim_thresholds")
+        ax.set_title(str(image_id), fontsize=9)
+        ax.set_xlabel("SSIM")
+    for ax in list(axes.flat)[len(images) :]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("rank difference")
+    encoders = sorted(d.encoder.unique())
+    handles = [plt.Line2D([], [], ls="", marker="o", color=codec_color(e), label=codec_label(e)) for e in encoders]
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), frameon=False)
+    fig.suptitle("SSIM vs rank difference per image (dashed: the image's threshold)")
+    fig.tight_layout()
+    return _save(fig, out_dir, "ssim_thresholds")
 
 
 def overfitting(points, image_id, out_dir) -> pathlib.Path:

@@ -18,6 +18,7 @@ import html
 import logging
 import math
 import pathlib
+import re
 
 import duckdb
 import numpy as np
@@ -37,11 +38,16 @@ RATE_NOTE = "the whole encoded file, container included (column `bytes`)"
 VIEWS_SQL = pathlib.Path(__file__).resolve().parent.parent / "reports" / "sql" / "views.sql"
 #: The Rennes study's headline (its rule, ratios against its source JPEG files).
 STUDY_HEADLINE = {"jpeg": 7, "jpeg2000": 16, "hevc": 40}
+#: Variants the correlation intervals resample at most (a fixed, even subset of the
+#: figures' sample beyond that): ranks over resamples cost time per variant.
+CORR_POINTS = 20_000
 #: summary.md inlines tables up to this many rows and links the longer ones.
 INLINE_ROWS = 15
 #: A knee fit is stated in words only with this many points and images, and a slope whose
 #: interval excludes 0.
 FIT_MIN_POINTS, FIT_MIN_IMAGES = 6, 10
+#: The invariance verdict needs thresholds of at least this many images.
+INVARIANCE_MIN_IMAGES = 5
 #: Why a metric column can be null everywhere.
 NULL_REASONS = {
     "lpips": "the LPIPS backbone weights were not in the torch cache (the measure log says so)",
@@ -61,6 +67,7 @@ def connect(files: dict[str, list], views_sql=VIEWS_SQL) -> duckdb.DuckDBPyConne
     exactly the given files (originals and variant predictions together in predictions),
     metric_info from ``metrics.METRIC_INFO``, and the derived views of ``views.sql``."""
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     views = {
         "images": files["images"],
         "variants": files["variants"],
@@ -89,6 +96,14 @@ def connect(files: dict[str, list], views_sql=VIEWS_SQL) -> duckdb.DuckDBPyConne
     text = pathlib.Path(views_sql).read_text()
     con.execute(text[text.index("\n-- derived views\n") :])
     return con
+
+
+def _materialize(con, views) -> None:
+    """Compute views once: later queries (and files) read the stored result instead of
+    re-running the view's query each time."""
+    for view in views:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _stored_{view} AS FROM {view}")
+        con.execute(f"CREATE OR REPLACE VIEW {view} AS FROM _stored_{view}")
 
 
 def parse_sql(path: pathlib.Path) -> tuple[str, str, str]:
@@ -622,6 +637,35 @@ def _oracle_intervals(samples: dict) -> pd.DataFrame:
     )
 
 
+def _correlation_intervals(points: pd.DataFrame | None, samples: dict) -> pd.DataFrame:
+    """Spearman's rho of each metric with the rank difference and with top-1 agreement,
+    resampled over images (a variant counts as often as its image is drawn)."""
+    columns = ["dataset", "model", "scope", "metric"] + [
+        f"{n}_{side}" for n in ("spearman_rank_diff", "spearman_top1_agreement") for side in ("lo", "hi")
+    ]
+    rows = []
+    if points is None:
+        return pd.DataFrame(columns=columns)
+    for (ds, m), d in points.groupby(["dataset", "model"], sort=True):
+        s = samples.get((ds, m))
+        if s is None:
+            continue
+        d = d.iloc[np.linspace(0, len(d) - 1, min(len(d), CORR_POINTS)).astype(int)]
+        image = d.image_id.map({im: i for i, im in enumerate(s.images)}).to_numpy()
+        for scope, sub in [("all", np.ones(len(d), dtype=bool))] + [
+            (e, (d.encoder == e).to_numpy()) for e in sorted(d.encoder.unique())
+        ]:
+            for info in METRIC_INFO:
+                if info.name not in d or not d[info.name].notna().any():
+                    continue
+                row = {"dataset": ds, "model": m, "scope": scope, "metric": info.name}
+                for name, y in (("spearman_rank_diff", d.rank_diff), ("spearman_top1_agreement", d.top1_agrees)):
+                    rho = stats.spearman(d[info.name].to_numpy()[sub], y.to_numpy(dtype=float)[sub], image[sub], s.w)
+                    row[f"{name}_lo"], row[f"{name}_hi"] = stats.interval(rho)
+                rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
+
+
 def _invariance_intervals(con) -> pd.DataFrame:
     """Bootstrap over the images that have thresholds, of the invariance table's columns."""
     per_image = con.execute("""
@@ -717,7 +761,7 @@ def _answer(r: Report, samples: dict, facts: dict) -> list[str]:
             f"{len(s.settings)} settings (the study: 432).",
         ]
         lines += _oracle_lines(r, dataset, model) + _bd_lines(r, dataset, model) + _power_lines(d)
-        lines += _fit_lines(r, dataset, model)
+        lines += _fit_lines(r, dataset, model) + _metric_lines(r, dataset, model)
         lines.append("")
     return lines
 
@@ -764,7 +808,11 @@ def _bd_lines(r, dataset, model) -> list[str]:
 def _power_lines(crit: pd.DataFrame) -> list[str]:
     d = crit[crit.criterion.str.startswith("study") & crit.images_to_halve_interval.notna()]
     if not len(d):
-        return ["", "Too few images to estimate how many would halve the intervals (at least 2 are needed)."]
+        return [
+            "",
+            "How many images would halve the intervals cannot be estimated here (too few images, or no "
+            "spread between resamples).",
+        ]
     parts = [f"{_label(row.encoder)} {row.images_to_halve_interval:.0f}" for row in d.itertuples()]
     return [
         "",
@@ -795,6 +843,53 @@ def _fit_lines(r, dataset, model) -> list[str]:
             "and a slope whose interval excludes 0 (the fits are in the knee_fits table).",
         ]
     return []
+
+
+def _metric_lines(r, dataset, model) -> list[str]:
+    lines = []
+    corr = r.tables.get("metric_correlation")
+    if corr is not None and len(corr):
+        higher = {m.name: m.higher_is_better for m in METRIC_INFO}
+        d = corr[(corr.dataset == dataset) & (corr.model == model) & (corr.scope == "all")]
+        d = d.dropna(subset=["predictive_power"])
+        parts = []
+        for row in d.itertuples():
+            sign = 1 if higher.get(row.metric, True) else -1
+            lo, hi = sorted((sign * row.spearman_rank_diff_lo, sign * row.spearman_rank_diff_hi))
+            parts.append(f"{row.metric} {_fmt(row.predictive_power, lo, hi)}")
+        if parts:
+            lines += [
+                "",
+                "Metrics ranked by how well they predict the rank loss (Spearman, signed so that higher = "
+                "better): " + ", ".join(parts) + ".",
+            ]
+    inv = r.tables.get("threshold_invariance")
+    if inv is not None and len(inv):
+        for row in inv[(inv.dataset == dataset) & (inv.model == model) & (inv.metric == "ssim")].itertuples():
+            if pd.isna(row.encoder_ratio) or pd.isna(row.scale_ratio):
+                lines += [
+                    "",
+                    "SSIM threshold per image: too few images with both dropped and held variants to "
+                    "judge the study's invariance claim.",
+                ]
+                continue
+            his = (row.encoder_ratio_hi, row.scale_ratio_hi)
+            los = (row.encoder_ratio_lo, row.scale_ratio_lo)
+            verdict = (
+                "holds"
+                if max(his) < 0.5
+                else "does not hold"
+                if min(los) >= 0.5
+                else "cannot be decided with these images"
+            )
+            lines += [
+                "",
+                f"SSIM threshold per image ({row.images} images): spread within an image across encoders / "
+                f"scales is {_fmt(row.encoder_ratio, row.encoder_ratio_lo, row.encoder_ratio_hi)} / "
+                f"{_fmt(row.scale_ratio, row.scale_ratio_lo, row.scale_ratio_hi)} of the spread between "
+                f"images (invariant: well below 0.5): the study's invariance claim {verdict}.",
+            ]
+    return lines
 
 
 def _provenance(con, samples: dict) -> list[str]:
@@ -854,6 +949,7 @@ def build_report(
     sql_files = sorted(map(pathlib.Path, sql_files))
     views = next((p for p in sql_files if p.name == "views.sql"), VIEWS_SQL)
     con = connect(files, views)
+    _materialize(con, ["observations", "originals"])
     r = Report(out_dir)
     obs = con.execute(
         "SELECT * FROM observations ORDER BY dataset, model, image_id, encoder, scale DESC, color DESC, param"
@@ -876,7 +972,9 @@ def build_report(
         if sql_path.name == "views.sql":
             continue
         name, title, notes = parse_sql(sql_path)
-        df = con.execute(sql_path.read_text()).df()
+        text = sql_path.read_text()
+        df = con.execute(text).df()
+        _materialize(con, re.findall(r"CREATE OR REPLACE VIEW (\w+)", text))
         if name == "param_table":
             df = _add_intervals(
                 df,
@@ -927,6 +1025,13 @@ def build_report(
         elif name == "curves":
             df = _add_intervals(
                 df, _setting_intervals(samples), settings, {"top1_agreement": 4, "top1_accuracy": 4, "bpp_mean": 5}
+            )
+        elif name == "metric_correlation":
+            df = _add_intervals(
+                df,
+                _correlation_intervals(points, samples),
+                ["dataset", "model", "scope", "metric"],
+                {"spearman_rank_diff": 3, "spearman_top1_agreement": 3},
             )
         elif name == "oracle":
             df = _add_intervals(

@@ -141,3 +141,38 @@ def fit_log_knee_many(x: np.ndarray, y: np.ndarray, candidates: int = 400) -> di
     with np.errstate(invalid="ignore", divide="ignore"):
         r2 = np.where(syy > 0, 1 - sse[rows, best] / np.where(syy > 0, syy, 1.0), 1.0)
     return {"a": a, "c": c_best, "knee": np.exp(lknee[rows, best]), "r2": r2}
+
+
+def _weighted_midranks(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Ranks of ``x`` (N,) when item i is counted w[r, i] times, for every row r of ``w``:
+    the mean of the ranks its copies would take, ties sharing (Spearman's average ranks)."""
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
+    group_w = np.add.reduceat(w[:, order], starts, axis=1)
+    rank = np.cumsum(group_w, axis=1) - group_w + (group_w + 1) / 2
+    ranks = np.empty_like(w)
+    ranks[:, order] = rank[:, np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(xs)]))]
+    return ranks
+
+
+def spearman(x, y, groups, weights: np.ndarray, chunk: int = 100) -> np.ndarray:
+    """Spearman's rho of x and y for every row of ``weights`` (counts per group, e.g. per
+    image: items of a drawn image are drawn with it); row 0 of all-ones weights = the plain
+    Spearman. NaN where either side has no spread."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    groups = np.asarray(groups)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y, groups = x[ok], y[ok], groups[ok]
+    out = np.full(len(weights), np.nan)
+    if len(x) < 3:
+        return out
+    for start in range(0, len(weights), chunk):
+        w = weights[start : start + chunk][:, groups]
+        rx, ry = _weighted_midranks(x, w), _weighted_midranks(y, w)
+        total = w.sum(axis=1, keepdims=True)
+        mx, my = (w * rx).sum(1, keepdims=True) / total, (w * ry).sum(1, keepdims=True) / total
+        dx, dy = rx - mx, ry - my
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[start : start + chunk] = (w * dx * dy).sum(1) / np.sqrt((w * dx * dx).sum(1) * (w * dy * dy).sum(1))
+    return out

@@ -130,3 +130,16 @@ def test_images_to_halve_is_about_four_times_the_sample():
     need = stats.images_to_halve(stats.means(stats.resample_weights(50), values[:, None])[:, 0], 50)
     assert 150 <= need <= 260
     assert np.isnan(stats.images_to_halve(np.ones(10), 1))
+
+
+def test_weighted_spearman_equals_scipy_on_the_sample_and_on_a_resample():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(11)
+    groups = np.repeat(np.arange(6), 5)  # 6 images x 5 variants, with ties
+    x, y = rng.integers(0, 6, 30).astype(float), rng.integers(-3, 2, 30).astype(float)
+    w = np.vstack([np.ones(6), [2, 0, 1, 0, 3, 0]])
+    rho = stats.spearman(x, y, groups, w)
+    assert rho[0] == pytest.approx(spearmanr(x, y).statistic)
+    copies = np.repeat(np.arange(30), w[1][groups].astype(int))  # the resample written out
+    assert rho[1] == pytest.approx(spearmanr(x[copies], y[copies]).statistic)

@@ -3,7 +3,9 @@
 -- metric and the rank difference, and with top-1 agreement, over all variants and per
 -- encoder. For PSNR, SSIM and MS-SSIM higher means better quality, for LPIPS and dfd lower:
 -- `predictive_power` is the correlation with rank_diff signed so that larger = better
--- predictor. Kendall's tau is in metric_kendall (computed with scipy, in report.py).
+-- predictor. Kendall's tau is in metric_kendall (computed with scipy, in report.py). *_lo / *_hi:
+-- 95% bootstrap intervals over images (a variant is drawn with its image), on the figures' fixed
+-- sample of variants (at most 20,000 of them).
 -- sql: needs the view metric_values (40_thresholds.sql).
 WITH scopes AS (
     SELECT *, 'all' AS scope FROM metric_values
