@@ -393,3 +393,29 @@ def test_degenerate_inputs(case, tmp_path):
     if case == "null ssim":
         assert "`ssim` is null everywhere" in text and "`ms_ssim` is null everywhere" in text
         assert r.tables["thresholds"][lambda t: t.metric == "ssim"].empty
+
+
+def test_views_sql_metric_info_is_metrics_metric_info():
+    import duckdb
+
+    from codecsweep.metrics import METRIC_INFO
+
+    text = (REPO / "reports/sql/views.sql").read_text()
+    start = text.index("CREATE OR REPLACE VIEW metric_info")
+    rows = duckdb.connect().execute(text[start : text.index(";", start) + 1] + " FROM metric_info").fetchall()
+    assert rows == [(m.name, m.label, m.unit, m.higher_is_better, m.group) for m in METRIC_INFO]
+
+
+def test_unknown_encoder_is_just_another_codec(tmp_path):
+    from benchmarks.report_benchmark import synthetic_study
+    from codecsweep import figures
+
+    files = synthetic_study(tmp_path / "results", 4, encoders=("jpeg", "cai_mbt2018_mean_mse"))
+    sql = sorted(str(p) for p in (REPO / "reports/sql").glob("*.sql"))
+    r = build_report(files, sql, out_dir=tmp_path / "out")
+    assert set(r.tables["headline_criteria"].encoder) == {"jpeg", "cai_mbt2018_mean_mse"}
+    bd = r.tables["bd_rate"]
+    assert set(bd.encoder) == {"cai_mbt2018_mean_mse"} and bd.bitrate_change.notna().any()
+    assert "| cai_mbt2018_mean_mse | " in (tmp_path / "out/summary.md").read_text()
+    color = figures.codec_color("cai_mbt2018_mean_mse")
+    assert color == figures.codec_color("cai_mbt2018_mean_mse") and color not in figures.CODEC_COLORS.values()
