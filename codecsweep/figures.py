@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 
@@ -52,6 +53,12 @@ def codec_color(encoder: str) -> str:
 
 def codec_label(encoder: str) -> str:
     return CODEC_LABELS.get(encoder, encoder)
+
+
+def _symlog(ax, axis: str = "y") -> None:
+    """Symmetric log scale (rank differences) with plain tick labels: -10, -1, 0, 1."""
+    getattr(ax, f"set_{axis}scale")("symlog", linthresh=1)
+    getattr(ax, f"{axis}axis").set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
 
 
 def _palette(encoders):
@@ -186,7 +193,7 @@ def compression_vs_rank(param_table, out_dir) -> pathlib.Path:
         ylabel="mean rank difference (negative: worse)",
         title="Compression vs classification, per parameter set",
     )
-    ax.set_yscale("symlog", linthresh=1)
+    _symlog(ax)
     ax.legend(fontsize=8)
     return _save(fig, out_dir, "compression_vs_rank")
 
@@ -215,7 +222,7 @@ def metric_scatter(points, out_dir) -> pathlib.Path:
             rasterized=True,
         )
         ax.set(xlabel=m.label + (f" ({m.unit})" if m.unit else ""), ylabel="rank difference")
-        ax.set_yscale("symlog", linthresh=1)
+        _symlog(ax)
     for ax in list(axes.flat)[len(infos) :]:
         ax.axis("off")
     encoders = sorted(points.encoder.unique())
@@ -242,7 +249,7 @@ def ssim_thresholds(points, thresholds, out_dir) -> pathlib.Path:
             ax.scatter(g.ssim, g.rank_diff, s=10, alpha=0.6, lw=0, color=codec_color(encoder), rasterized=True)
         if image_id in t:
             ax.axvline(t[image_id], color="black", lw=0.8, ls="--")
-        ax.set_yscale("symlog", linthresh=1)
+        _symlog(ax)
         ax.set_title(str(image_id), fontsize=9)
         ax.set_xlabel("SSIM")
     for ax in list(axes.flat)[len(images) :]:
@@ -271,7 +278,7 @@ def overfitting(points, image_id, out_dir) -> pathlib.Path:
         ylabel="compression ratio vs raw (log scale)",
         title=f"Rank improvements under compression: {image_id}",
     )
-    ax.set_xscale("symlog", linthresh=1)
+    _symlog(ax, "x")
     _legend_labels(ax)
     return _save(fig, out_dir, "overfitting")
 
