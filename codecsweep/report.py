@@ -252,7 +252,9 @@ def _fmt(v, lo=None, hi=None, unit: str = "", pct: bool = False, sign: str = "")
     def f(x):
         if x is None or not np.isfinite(x):
             return "—"
-        return f"{100 * x:{sign}.0f}" if pct else f"{x:.3g}"
+        if pct:
+            return f"{100 * x:{sign}.0f}"
+        return f"{x:.0f}" if abs(x) >= 1000 else f"{x:.3g}"  # 1550, not 1.55e+03
 
     if v is None or not np.isfinite(v):
         return "—"
@@ -711,7 +713,7 @@ CRITERIA_SHOWN = {
 }
 
 
-def _answer(r: Report, samples: dict, facts: dict) -> list[str]:
+def _answer(r: Report, samples: dict) -> list[str]:
     """The opening of the summary: the headline per codec with intervals and criteria."""
     crit = r.tables.get("headline_criteria")
     if crit is None or not len(crit):
@@ -1124,7 +1126,7 @@ def build_report(
     bad = con.execute(
         "SELECT dataset, image_id, source_path, error AS reason FROM images WHERE status <> 'ok' ORDER BY ALL"
     ).df()
-    answer = _answer(r, samples, {})
+    answer = _answer(r, samples)
     provenance = _provenance(con, samples)
     if rejected:
         bad.to_csv(rejected, index=False)

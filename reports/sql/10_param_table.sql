@@ -23,7 +23,7 @@ SELECT dataset, model, encoder, scale, color, param,
 FROM observations
 GROUP BY dataset, model, encoder, scale, color, param;
 
-SELECT dataset, model, encoder, scale, color, param, images, annotated,
+SELECT dataset, model, encoder, scale, color, param, images,
        round(rank_diff_mean, 2) AS rank_diff_mean,
        rank_diff_median,
        round(rank_diff_std, 2) AS rank_diff_std,
@@ -33,6 +33,7 @@ SELECT dataset, model, encoder, scale, color, param, images, annotated,
        round(cr_raw_mean, 2) AS cr_raw_mean,
        round(bpp_mean, 4) AS bpp_mean,
        round(top1_agreement, 3) AS top1_agreement,
+       annotated,
        round(top1_accuracy, 3) AS top1_accuracy
 FROM param_sets
 ORDER BY dataset, model, encoder, scale DESC, color DESC, param_index, param;

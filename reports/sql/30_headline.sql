@@ -1,4 +1,4 @@
--- title: The study's rule: largest mean compression ratio with mean rank loss within 1, per encoder
+-- title: Largest mean compression ratio with mean rank loss within 1, per encoder (the study's rule)
 -- The study's headline (AlexNet, 55 ImageNet JPEGs): 7 / 16 / 40 for JPEG / JPEG 2000 / BPG,
 -- compression against the source JPEG files (our cr_source; cr_raw is against raw pixels).
 -- Among the parameter sets (scale, color, parameter) whose mean rank difference is >= -1,
