@@ -32,7 +32,7 @@ def fit_log_knee(x, acc, candidates: int = 400) -> dict | None:
 def _log_rate_of_accuracy(bpp, acc):
     """ln(bpp) as a function of accuracy: points sorted by rate, accuracy made monotone
     (the running maximum from low rates: a higher rate is never counted as less accurate)."""
-    order = np.argsort(bpp)
+    order = np.argsort(bpp, kind="stable")
     rate = np.log(np.asarray(bpp, dtype=np.float64)[order])
     quality = np.maximum.accumulate(np.asarray(acc, dtype=np.float64)[order])
     keep = np.concatenate([[True], np.diff(quality) > 0])  # one rate per accuracy level: the lowest
@@ -197,12 +197,16 @@ class Sample:
 
     def bd_rate(self, ref_cols, test_cols, measure: str) -> np.ndarray:
         """BD-rate saving of ``test`` against ``ref`` at equal ``measure``, per resample."""
+        from . import stats
+
         bpp, q = self.mean["bpp"], self.mean[measure]
         out = np.full(len(bpp), np.nan)
+        # A resample without the measure's images (e.g. no annotated one) has no answer.
         defined = np.isfinite(q[:, ref_cols]).all(axis=1) & np.isfinite(q[:, test_cols]).all(axis=1)
-        for r in np.flatnonzero(defined):  # a resample without the measure's images has no answer
-            s = bd_rate_saving(bpp[r, ref_cols], q[r, ref_cols], bpp[r, test_cols], q[r, test_cols])
-            out[r] = np.nan if s is None else s
+        rows = np.flatnonzero(defined)
+        if len(rows) and len(ref_cols) and len(test_cols):
+            pick = np.ix_(rows, ref_cols), np.ix_(rows, test_cols)
+            out[rows] = stats.bd_rate_many(bpp[pick[0]], q[pick[0]], bpp[pick[1]], q[pick[1]])
         return out
 
     def knee_fit(self, cols, measure: str = "agrees", x: str = "bpp") -> dict[str, np.ndarray] | None:

@@ -838,13 +838,11 @@ def _fit_lines(r, dataset, model) -> list[str]:
         )
     if lines:
         return ["", "Knee fits (scale 1, RGB): " + "; ".join(lines) + "."]
-    if len(k):
-        return [
-            "",
-            f"No knee fit is stated: a fit needs at least {FIT_MIN_POINTS} points, {FIT_MIN_IMAGES} images "
-            "and a slope whose interval excludes 0 (the fits are in the knee_fits table).",
-        ]
-    return []
+    return [
+        "",
+        f"No knee fit is stated: a fit needs at least {FIT_MIN_POINTS} points, {FIT_MIN_IMAGES} images "
+        "and a slope whose interval excludes 0 (the fits are in the knee_fits table).",
+    ]
 
 
 def _metric_lines(r, dataset, model) -> list[str]:
@@ -868,11 +866,11 @@ def _metric_lines(r, dataset, model) -> list[str]:
     inv = r.tables.get("threshold_invariance")
     if inv is not None and len(inv):
         for row in inv[(inv.dataset == dataset) & (inv.model == model) & (inv.metric == "ssim")].itertuples():
-            if pd.isna(row.encoder_ratio) or pd.isna(row.scale_ratio):
+            if pd.isna(row.encoder_ratio) or pd.isna(row.scale_ratio) or row.images < INVARIANCE_MIN_IMAGES:
                 lines += [
                     "",
-                    "SSIM threshold per image: too few images with both dropped and held variants to "
-                    "judge the study's invariance claim.",
+                    f"SSIM threshold per image: {row.images} image(s) with both dropped and held variants, too few "
+                    f"(< {INVARIANCE_MIN_IMAGES}) to judge the study's invariance claim.",
                 ]
                 continue
             his = (row.encoder_ratio_hi, row.scale_ratio_hi)

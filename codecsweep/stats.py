@@ -176,3 +176,36 @@ def spearman(x, y, groups, weights: np.ndarray, chunk: int = 100) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
             out[start : start + chunk] = (w * dx * dy).sum(1) / np.sqrt((w * dx * dx).sum(1) * (w * dy * dy).sum(1))
     return out
+
+
+def _log_rate_at(bpp: np.ndarray, quality: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """ln(bpp) at which each row's curve reaches each of ``levels`` (rows x S): points sorted
+    by rate, quality made monotone (running maximum from low rates), each level reached at
+    its lowest rate, linear in between (``analysis._log_rate_of_accuracy`` + np.interp)."""
+    order = np.argsort(bpp, axis=1, kind="stable")
+    rate = np.log(np.take_along_axis(bpp, order, axis=1))
+    q = np.maximum.accumulate(np.take_along_axis(quality, order, axis=1), axis=1)
+    rows = np.arange(len(q))[:, None]
+
+    def first_at_least(v):  # first column whose quality reaches v (rows x S)
+        return np.argmax(q[:, None, :] >= v[:, :, None] - 1e-12, axis=2)
+
+    b = first_at_least(levels)
+    a = first_at_least(q[rows, np.maximum(b - 1, 0)])
+    qa, qb, ra, rb = q[rows, a], q[rows, b], rate[rows, a], rate[rows, b]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(qb > qa, (levels - qa) / (qb - qa), 1.0)
+    return np.where((b == 0) | (levels >= qb), rb, ra + t * (rb - ra))
+
+
+def bd_rate_many(ref_bpp, ref_q, test_bpp, test_q, samples: int = 200) -> np.ndarray:
+    """``analysis.bd_rate_saving`` for every row at once (rows: resamples): the mean
+    difference of log rate at equal quality over the common quality range, as a relative
+    rate change; NaN where the ranges do not overlap."""
+    qa = np.maximum.accumulate(np.take_along_axis(ref_q, np.argsort(ref_bpp, axis=1, kind="stable"), 1), 1)
+    qb = np.maximum.accumulate(np.take_along_axis(test_q, np.argsort(test_bpp, axis=1, kind="stable"), 1), 1)
+    lo = np.maximum(qa[:, 0], qb[:, 0])
+    hi = np.minimum(qa[:, -1], qb[:, -1])
+    levels = lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, samples)[None, :]
+    diff = _log_rate_at(test_bpp, test_q, levels) - _log_rate_at(ref_bpp, ref_q, levels)
+    return np.where(hi > lo, np.exp(diff.mean(axis=1)) - 1, np.nan)

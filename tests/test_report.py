@@ -339,6 +339,8 @@ def test_summary_opens_with_the_answer(report):
     assert "| codec | study rule | robust rule |" in head and "| JPEG | 10× [10, 10]" in head
     assert "7 / 16 / 40" in head and "like with like (`cr_source`)" in head
     assert "would save 33% [" in head
+    assert "No knee fit is stated" in head and "per halving of the bits" not in head  # 2 images: no fit without support
+    assert "2 image(s) with both dropped and held variants, too few" in head  # no verdict from 2 images
     assert "Defines the view" not in text and "Needs the view" not in text
     provenance = text.split("## Provenance and caveats")[1].split("## Tables")[0]
     assert "`lpips` is null everywhere" in provenance and "container included" in provenance

@@ -143,3 +143,13 @@ def test_weighted_spearman_equals_scipy_on_the_sample_and_on_a_resample():
     assert rho[0] == pytest.approx(spearmanr(x, y).statistic)
     copies = np.repeat(np.arange(30), w[1][groups].astype(int))  # the resample written out
     assert rho[1] == pytest.approx(spearmanr(x[copies], y[copies]).statistic)
+
+
+def test_vectorized_bd_rate_equals_the_one_curve_version():
+    rng = np.random.default_rng(21)
+    ref_bpp, test_bpp = np.exp(rng.normal(0, 1, (300, 7))), np.exp(rng.normal(-0.3, 1, (300, 9)))
+    ref_q, test_q = rng.integers(0, 6, (300, 7)) / 5, rng.integers(0, 6, (300, 9)) / 5  # plateaus and ties
+    many = stats.bd_rate_many(ref_bpp, ref_q, test_bpp, test_q)
+    for r in range(300):
+        one = analysis.bd_rate_saving(ref_bpp[r], ref_q[r], test_bpp[r], test_q[r])
+        assert (np.isnan(many[r]) and one is None) or many[r] == pytest.approx(one, rel=1e-9, abs=1e-12), r
