@@ -172,7 +172,7 @@ class Report:
         parts = [
             "<!doctype html><html><head><meta charset='utf-8'><title>codecsweep report</title>",
             "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
-            "table{border-collapse:collapse;font-size:12px;margin:1em 0}td,th{border:1px solid #ccc;"
+            "table{border-collapse:collapse;font-size:12px;margin:1em 0;display:block;overflow-x:auto;max-width:100%}td,th{border:1px solid #ccc;"
             "padding:2px 6px;text-align:right}th{background:#f4f4f4}img{max-width:100%}"
             ".summary{background:#f7f7ff;padding:1em;border-radius:6px}"
             "details{margin:0.5em 0}</style></head><body><h1>codecsweep report</h1>",
