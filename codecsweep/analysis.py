@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 
 
 def fit_log_knee(x, acc, candidates: int = 400) -> dict | None:
@@ -22,28 +23,16 @@ def fit_log_knee(x, acc, candidates: int = 400) -> dict | None:
     x, acc = x[ok], acc[ok]
     if len(x) < 3 or x.min() == x.max():
         return None
-    best = None
-    for knee in np.exp(np.linspace(math.log(x.min()), math.log(x.max()), candidates)):
-        design = np.column_stack([np.ones_like(x), np.minimum(0.0, np.log(x / knee))])
-        coef, *_ = np.linalg.lstsq(design, acc, rcond=None)
-        sse = float(np.sum((design @ coef - acc) ** 2))
-        if best is None or sse < best[0] - 1e-12:
-            best = (sse, knee, coef)
-    sse, knee, (a, c) = best
-    sst = float(np.sum((acc - acc.mean()) ** 2))
-    return {
-        "a": float(a),
-        "c": float(c),
-        "knee": float(knee),
-        "r2": 1 - sse / sst if sst > 0 else 1.0,
-        "points": int(len(x)),
-    }
+    from .stats import fit_log_knee_many  # the same fit the bootstrap runs on every resample
+
+    fit = {k: float(v[0]) for k, v in fit_log_knee_many(x[None, :], acc[None, :], candidates).items()}
+    return {**fit, "points": int(len(x))}
 
 
 def _log_rate_of_accuracy(bpp, acc):
     """ln(bpp) as a function of accuracy: points sorted by rate, accuracy made monotone
     (the running maximum from low rates: a higher rate is never counted as less accurate)."""
-    order = np.argsort(bpp)
+    order = np.argsort(bpp, kind="stable")
     rate = np.log(np.asarray(bpp, dtype=np.float64)[order])
     quality = np.maximum.accumulate(np.asarray(acc, dtype=np.float64)[order])
     keep = np.concatenate([[True], np.diff(quality) > 0])  # one rate per accuracy level: the lowest
@@ -72,3 +61,215 @@ def kendall(x, y) -> float | None:
         return None
     tau = kendalltau(x[ok], y[ok]).statistic
     return None if math.isnan(tau) else float(tau)
+
+
+# --- The bootstrap analyses: one Sample per (dataset, model) -------------------------------
+
+#: Per-variant quantities the statistics use (columns of the view ``observations``).
+QUANTITIES = ("rank_diff", "agrees", "correct", "bpp", "cr_raw", "cr_source")
+KEYS = ["encoder", "scale", "color", "param"]
+#: Accuracy drops (fractions) at which the rate is reported (criteria b and c).
+DROPS = (0.01, 0.05)
+
+
+class Sample:
+    """The classified variants of one (dataset, model) as images x settings matrices, with
+    every setting's means on the sample (row 0) and on each bootstrap resample over images.
+
+    Images are in sorted order and settings in grid order, so that the same data give the
+    same resamples whatever order the rows came in.
+    """
+
+    def __init__(self, obs, originals, resamples: int | None = None):
+        from . import stats
+
+        self.images = sorted(set(obs.image_id) | set(originals.image_id))
+        n = len(self.images)
+        settings = obs.groupby(KEYS, sort=False).param_index.min().reset_index()
+        self.settings = settings.sort_values(
+            ["encoder", "scale", "color", "param_index", "param"], ascending=[True, False, False, True, True]
+        ).reset_index(drop=True)
+        row = {image: i for i, image in enumerate(self.images)}
+        ii = obs.image_id.map(row).to_numpy()
+        where = self.settings[KEYS].assign(_j=np.arange(len(self.settings)))
+        jj = obs[KEYS].merge(where, on=KEYS, how="left")["_j"].to_numpy()
+        shape = (n, len(self.settings))
+        self.x = {}
+        for q in QUANTITIES:
+            m = np.full(shape, np.nan)
+            m[ii, jj] = obs[q].to_numpy(dtype=np.float64, na_value=np.nan)
+            self.x[q] = m
+        self.w = stats.resample_weights(n, **({} if resamples is None else {"resamples": resamples}))
+        self.mean = {q: stats.means(self.w, m) for q, m in self.x.items()}
+        correct = np.full((n, 1), np.nan)
+        correct[originals.image_id.map(row).to_numpy(), 0] = originals.correct.to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+        self.original_accuracy = stats.means(self.w, correct)[:, 0]
+        self.n = n
+        self.annotated = int(np.isfinite(correct).sum())
+
+    def columns(self, **where) -> np.ndarray:
+        """Indices of the settings matching ``where`` (e.g. encoder="jpeg", scale=1.0)."""
+        keep = np.ones(len(self.settings), dtype=bool)
+        for k, v in where.items():
+            keep &= (self.settings[k] == v).to_numpy()
+        return np.flatnonzero(keep)
+
+    def groups(self, by: list[str]):
+        for key, d in self.settings.groupby(by, sort=False):
+            yield (key if isinstance(key, tuple) else (key,)), d.index.to_numpy()
+
+    def setting_intervals(self) -> pd.DataFrame:
+        """*_lo / *_hi of every per-setting mean (Tables 4-6 and the curves)."""
+
+        from . import stats
+
+        out = self.settings[KEYS].copy()
+        names = {
+            "rank_diff_mean": "rank_diff",
+            "cr_source_mean": "cr_source",
+            "cr_raw_mean": "cr_raw",
+            "bpp_mean": "bpp",
+            "top1_agreement": "agrees",
+            "top1_accuracy": "correct",
+        }
+        for name, q in names.items():
+            lo, hi = stats.interval(self.mean[q])
+            out[f"{name}_lo"], out[f"{name}_hi"] = lo, hi
+        return pd.DataFrame(out)
+
+    def pooled(self, cols, q: str) -> np.ndarray:
+        """Mean of ``q`` over all variants in ``cols`` pooled (each variant one count), per resample."""
+        v = self.x[q][:, cols]
+        total = np.nansum(v, axis=1)[:, None]
+        count = np.isfinite(v).sum(axis=1)[:, None].astype(np.float64)
+        return (self.w @ total)[:, 0] / np.where((self.w @ count)[:, 0] > 0, (self.w @ count)[:, 0], np.nan)
+
+    def _chosen(self, val: np.ndarray, cols: np.ndarray) -> dict:
+        """Per resample, the column with the largest finite ``val`` (first on ties) and the
+        means of that setting; NaN where none is finite."""
+        has = np.isfinite(val).any(axis=1)
+        pick = cols[np.argmax(np.where(np.isfinite(val), val, -np.inf), axis=1)]
+        rows = np.arange(len(pick))
+        out = {q: np.where(has, self.mean[q][rows, pick], np.nan) for q in ("cr_source", "cr_raw", "bpp")}
+        out["at"] = int(pick[0]) if has[0] else None
+        return out
+
+    def study_rule(self, cols) -> dict:
+        """The study's rule per resample: the setting with the largest mean cr_source among
+        those with mean rank difference >= -1."""
+        ok = self.mean["rank_diff"][:, cols] >= -1
+        return self._chosen(np.where(ok, self.mean["cr_source"][:, cols], np.nan), cols)
+
+    def robust_rule(self, cols) -> dict:
+        """The most compressed setting that passes (mean rank difference >= -1) together with
+        every less compressed one, settings ordered by the sample's mean bpp (an isolated pass
+        between failing neighbours does not count). ``cols``: one curve (one encoder, scale
+        and color)."""
+        order = cols[np.argsort(-self.mean["bpp"][0, cols], kind="stable")]  # least compressed first
+        run = np.cumprod(self.mean["rank_diff"][:, order] >= -1, axis=1).astype(bool)
+        return self._chosen(np.where(run, self.mean["cr_source"][:, order], np.nan), order)
+
+    def rate_at_drop(self, cols, measure: str, drop: float) -> dict[str, np.ndarray]:
+        """Criteria (b) and (c): the bpp (and compression ratios) below which top-1 accuracy
+        (measure "correct", against the original's accuracy on the annotated images) or top-1
+        agreement ("agrees", against 1) falls by more than ``drop``; per resample. ``cols``:
+        one curve, ordered here by the sample's mean bpp."""
+        from . import stats
+
+        order = cols[np.argsort(self.mean["bpp"][0, cols], kind="stable")]
+        quality = self.mean[measure][:, order]
+        ref = self.original_accuracy if measure == "correct" else np.ones(len(quality))
+        # A resample without the images the measure needs (e.g. no annotated one) has no answer.
+        defined = np.isfinite(quality).all(axis=1) & np.isfinite(ref)
+        log_bpp, j, t = stats.rate_at_drop(
+            np.log(self.mean["bpp"][:, order]), np.nan_to_num(quality, nan=0.0), np.nan_to_num(ref, nan=1.0), drop
+        )
+        log_bpp = np.where(defined, log_bpp, np.nan)
+        ok = np.isfinite(log_bpp)
+        return {
+            "bpp": np.exp(log_bpp),
+            "cr_source": np.where(ok, stats.interpolate_like(self.mean["cr_source"][:, order], j, t), np.nan),
+            "cr_raw": np.where(ok, stats.interpolate_like(self.mean["cr_raw"][:, order], j, t), np.nan),
+            "below_grid": (j == 0) & defined,
+        }
+
+    def bd_rate(self, ref_cols, test_cols, measure: str) -> np.ndarray:
+        """BD-rate saving of ``test`` against ``ref`` at equal ``measure``, per resample."""
+        from . import stats
+
+        bpp, q = self.mean["bpp"], self.mean[measure]
+        out = np.full(len(bpp), np.nan)
+        # A resample without the measure's images (e.g. no annotated one) has no answer.
+        defined = np.isfinite(q[:, ref_cols]).all(axis=1) & np.isfinite(q[:, test_cols]).all(axis=1)
+        rows = np.flatnonzero(defined)
+        if len(rows) and len(ref_cols) and len(test_cols):
+            pick = np.ix_(rows, ref_cols), np.ix_(rows, test_cols)
+            out[rows] = stats.bd_rate_many(bpp[pick[0]], q[pick[0]], bpp[pick[1]], q[pick[1]])
+        return out
+
+    def knee_fit(self, cols, measure: str = "agrees", x: str = "bpp") -> dict[str, np.ndarray] | None:
+        """The knee fit (``fit_log_knee``) on every resample. x: "bpp", or "param" (the JPEG
+        quality). None with < 3 points."""
+        from . import stats
+
+        y = self.mean[measure][:, cols]
+        if x == "bpp":
+            xs = self.mean["bpp"][:, cols]
+        else:
+            xs = np.broadcast_to(self.settings.param.iloc[cols].astype(float).to_numpy(), y.shape)
+        if len(cols) < 3 or not (np.isfinite(y).all() and np.isfinite(xs).all() and (xs > 0).all()):
+            return None
+        if np.ptp(xs[0]) == 0:
+            return None
+        return stats.fit_log_knee_many(xs, y)
+
+    def oracle(self, cols, criterion: str) -> dict[str, np.ndarray]:
+        """The per-image oracle against the best fixed setting (reports/sql/55_oracle.sql, the
+        same rules) per resample: oracle mean bpp, fixed mean bpp, saving."""
+        from . import stats
+
+        bpp = self.x["bpp"][:, cols]
+        kept = self.x["agrees"][:, cols] == 1 if criterion == "top-1 kept" else self.x["rank_diff"][:, cols] >= -1
+        present = np.isfinite(bpp)
+        kept &= present
+        any_kept = kept.any(axis=1)
+        choice = np.where(
+            any_kept, np.nanmin(np.where(kept, bpp, np.inf), axis=1), np.nanmin(np.where(present, bpp, np.inf), axis=1)
+        )
+        has = present.any(axis=1)
+        choice = np.where(has, choice, np.nan)
+        oracle_bpp = stats.means(self.w, choice[:, None])[:, 0]
+        oracle_share = stats.means(self.w, np.where(has, any_kept, np.nan)[:, None])[:, 0]
+        share = stats.means(self.w, np.where(present, kept, np.nan))
+        fixed = self.mean["bpp"][:, cols]
+        enough = share >= oracle_share[:, None] - 1e-9
+        best_share = np.nanmax(np.where(np.isfinite(share), share, -np.inf), axis=1, keepdims=True)
+        score = np.where(
+            enough.any(axis=1, keepdims=True),
+            np.where(enough, fixed, np.inf),
+            np.where(share == best_share, fixed, np.inf),
+        )
+        pick = np.argmin(score, axis=1)
+        fixed_bpp = fixed[np.arange(len(pick)), pick]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return {"oracle_bpp": oracle_bpp, "fixed_bpp": fixed_bpp, "saving": 1 - oracle_bpp / fixed_bpp}
+
+
+def best_of(results: list[dict], key: str = "cr_source") -> dict:
+    """Per resample, the result (of several curves) with the largest ``key``: the headline
+    of an encoder over its scales and color modes, re-chosen in every resample."""
+    if not results:
+        return {}
+    stack = np.stack([r[key] for r in results])
+    has = np.isfinite(stack).any(axis=0)
+    pick = np.argmax(np.where(np.isfinite(stack), stack, -np.inf), axis=0)
+    cols = np.arange(stack.shape[1])
+    out = {}
+    for q in results[0]:
+        if isinstance(results[0][q], np.ndarray):
+            vals = np.stack([r[q] for r in results]).astype(np.float64)
+            out[q] = np.where(has, vals[pick, cols], np.nan)
+    out["curve"] = int(pick[0]) if has[0] else None
+    return out

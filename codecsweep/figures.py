@@ -1,14 +1,26 @@
-"""Seaborn figures of the report, one function each, PNG + SVG, one color per codec."""
+"""Figures of the report, one function each, PNG + SVG, one color per codec in every figure.
+
+Every function accepts empty input (or None) and then draws a figure that says there is
+nothing to show. Files carry no dates or software versions, so the same data give the same
+bytes.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import pathlib
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
+
+from .metrics import METRIC_INFO  # noqa: E402
+
+matplotlib.rcParams["svg.hashsalt"] = "codecsweep"  # fixed ids inside the SVG files
 
 #: The same color for a codec in every figure (the Rennes figures' JPEG green, JPEG 2000
 #: violet, BPG orange).
@@ -28,109 +40,177 @@ CODEC_LABELS = {
     "avif": "AVIF",
     "jpegxl": "JPEG XL",
 }
+#: Colors for codecs not listed above, picked by a hash of the name (stable across runs).
+EXTRA_COLORS = ["#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"]
+MARKERS = {"rgb": "o", "gray": "s"}
+
+
+def codec_color(encoder: str) -> str:
+    if encoder in CODEC_COLORS:
+        return CODEC_COLORS[encoder]
+    return EXTRA_COLORS[int(hashlib.sha256(encoder.encode()).hexdigest(), 16) % len(EXTRA_COLORS)]
+
+
+def codec_label(encoder: str) -> str:
+    return CODEC_LABELS.get(encoder, encoder)
+
+
+def _symlog(ax, axis: str = "y") -> None:
+    """Symmetric log scale (rank differences) with plain tick labels: -10, -1, 0, 1."""
+    getattr(ax, f"set_{axis}scale")("symlog", linthresh=1)
+    getattr(ax, f"{axis}axis").set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
 
 
 def _palette(encoders):
-    return {e: CODEC_COLORS.get(e, "#7f7f7f") for e in encoders}
+    return {e: codec_color(e) for e in encoders}
+
+
+def _scale_label(s: float) -> str:
+    return f"scale 1/{round(1 / s)}" if s < 1 else "scale 1"
 
 
 def _save(fig, out_dir: pathlib.Path, name: str) -> pathlib.Path:
+    out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     png = out_dir / f"{name}.png"
     fig.savefig(png, dpi=110, bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(out_dir / f"{name}.svg", bbox_inches="tight", metadata={"Date": None})
+    fig.savefig(out_dir / f"{name}.svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
     plt.close(fig)
     return png
 
 
-def _legend_labels(ax):
+def _empty(out_dir, name: str, title: str, why: str) -> pathlib.Path:
+    fig, ax = plt.subplots(figsize=(6, 2.2))
+    ax.axis("off")
+    ax.set_title(title)
+    ax.text(0.5, 0.45, f"No data to show: {why}", ha="center", va="center", fontsize=11, wrap=True)
+    return _save(fig, out_dir, name)
+
+
+def _legend_labels(ax, title="codec"):
     handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles, [CODEC_LABELS.get(lbl, lbl) for lbl in labels], title="codec", fontsize=8)
+    if handles:
+        ax.legend(handles, [codec_label(lbl) for lbl in labels], title=title, fontsize=8)
+
+
+#: Dots per scatter figure at most (an even, fixed subset beyond): more only hide each other.
+SCATTER_POINTS = 4000
+
+
+def _thin(df, n: int = SCATTER_POINTS):
+    return df if len(df) <= n else df.iloc[np.linspace(0, len(df) - 1, n).astype(int)]
+
+
+def _has(df, *cols) -> bool:
+    return df is not None and len(df) > 0 and all(df[c].notna().any() for c in cols)
+
+
+def _band_lines(ax, d, y: str, by_color: bool = True):
+    """One line per codec (and color mode) against bpp (log), with its interval as a band."""
+    for (encoder, color), g in d.groupby(["encoder", "color"], sort=True):
+        g = g[g.bpp_mean > 0].sort_values("bpp_mean")
+        if not g[y].notna().any():
+            continue
+        c = codec_color(encoder)
+        ls = "-" if color == "rgb" else "--"
+        label = codec_label(encoder) + ("" if color == "rgb" or not by_color else " (gray)")
+        ax.plot(g.bpp_mean, g[y], ls, marker=MARKERS.get(color, "o"), ms=3, lw=1.3, color=c, label=label)
+        if f"{y}_lo" in g:
+            ax.fill_between(
+                g.bpp_mean, g[f"{y}_lo"].astype(float), g[f"{y}_hi"].astype(float), color=c, alpha=0.15, lw=0
+            )
+    ax.set_xscale("log")
 
 
 def rate_accuracy(curves, out_dir) -> pathlib.Path:
-    """Top-1 agreement vs bits per pixel, every codec at full scale in RGB (ICIP 2020 style)."""
-    d = curves[(curves.scale == 1) & (curves.color == "rgb")]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    sns.lineplot(
-        d,
-        x="bpp_mean",
-        y="top1_agreement",
-        hue="encoder",
-        palette=_palette(d.encoder.unique()),
-        marker="o",
-        ax=ax,
-        errorbar=None,
-        estimator=None,
-        sort=True,
-    )
-    ax.set(
-        xscale="log",
-        xlabel="bits per pixel (log scale)",
-        ylabel="top-1 agreement with the original",
-        title="Rate–accuracy, scale 1, RGB",
-        ylim=(-0.02, 1.02),
-    )
-    _legend_labels(ax)
-    return _save(fig, pathlib.Path(out_dir), "rate_accuracy")
+    """Top-1 accuracy (annotated images) and agreement vs bits per pixel at full scale in RGB,
+    with 95% bands (ICIP 2020 style)."""
+    d = None if curves is None else curves[(curves.scale == 1) & (curves.color == "rgb")]
+    if not _has(d, "top1_agreement"):
+        return _empty(out_dir, "rate_accuracy", "Rate–accuracy, scale 1, RGB", "no classified variant at scale 1, RGB")
+    panels = [("top1_accuracy", "top-1 accuracy (annotated images)"), ("top1_agreement", "top-1 agreement")]
+    panels = [p for p in panels if d[p[0]].notna().any()]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.3), squeeze=False, sharex=True)
+    for ax, (y, label) in zip(axes[0], panels):
+        _band_lines(ax, d, y)
+        ax.set(xlabel="bits per pixel (log scale)", ylabel=label, ylim=(-0.02, 1.02), title=label)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(title="codec", fontsize=8)
+    fig.suptitle("Rate–accuracy, scale 1, RGB; bands: 95% bootstrap intervals over images")
+    fig.tight_layout()
+    return _save(fig, out_dir, "rate_accuracy")
 
 
 def accuracy_curves(curves, out_dir) -> pathlib.Path:
-    """Top-1 agreement vs the grid position of the quality parameter, per codec and scale."""
-    d = curves.assign(scale_label=curves.scale.map(lambda s: f"1/{round(1 / s)}" if s < 1 else "1"))
-    g = sns.relplot(
-        d,
-        x="param_index",
-        y="top1_agreement",
-        hue="encoder",
-        style="color",
-        col="scale_label",
-        kind="line",
-        marker="o",
-        palette=_palette(d.encoder.unique()),
-        height=3.2,
-        aspect=0.9,
-        errorbar=None,
-        facet_kws={"sharey": True},
+    """Top-1 agreement vs bits per pixel, one panel per scale (dashed: gray), with bands."""
+    if not _has(curves, "top1_agreement"):
+        return _empty(out_dir, "accuracy_curves", "Top-1 agreement vs bits per pixel", "no classified variant")
+    scales = sorted(curves.scale.unique(), reverse=True)
+    fig, axes = plt.subplots(1, len(scales), figsize=(4.2 * len(scales), 3.8), squeeze=False, sharey=True)
+    for ax, scale in zip(axes[0], scales):
+        _band_lines(ax, curves[curves.scale == scale], "top1_agreement")
+        ax.set(title=_scale_label(scale), xlabel="bits per pixel (log)", ylim=(-0.02, 1.02))
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("top-1 agreement with the original")
+    handles, labels = [], []
+    for ax in axes[0]:
+        for h, lbl in zip(*ax.get_legend_handles_labels()):
+            if lbl not in labels:
+                handles.append(h)
+                labels.append(lbl)
+    fig.legend(
+        handles,
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=min(6, len(labels)),
+        fontsize=9,
+        frameon=False,
     )
-    g.set_axis_labels("quality parameter (grid position, more compressed → less)", "top-1 agreement")
-    g.set_titles("scale {col_name}")
-    return _save(g.figure, pathlib.Path(out_dir), "accuracy_curves")
+    fig.suptitle("Top-1 agreement vs rate per scale (dashed: gray); bands: 95% bootstrap intervals over images")
+    fig.tight_layout()
+    return _save(fig, out_dir, "accuracy_curves")
 
 
 def compression_vs_rank(param_table, out_dir) -> pathlib.Path:
     """Mean rank difference vs mean compression ratio per parameter set (Tables 4-6 as a plot)."""
+    if not _has(param_table, "cr_source_mean", "rank_diff_mean"):
+        return _empty(out_dir, "compression_vs_rank", "Compression vs classification", "no parameter set")
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    sns.scatterplot(
-        param_table,
-        x="cr_raw_mean",
-        y="rank_diff_mean",
-        hue="encoder",
-        style="color",
-        palette=_palette(param_table.encoder.unique()),
-        ax=ax,
-        s=30,
-    )
+    for (encoder, color), g in param_table.groupby(["encoder", "color"], sort=True):
+        ax.scatter(
+            g.cr_source_mean,
+            g.rank_diff_mean,
+            s=22,
+            color=codec_color(encoder),
+            marker=MARKERS.get(color, "o"),
+            label=codec_label(encoder) + ("" if color == "rgb" else " (gray)"),
+        )
     ax.axhline(-1, color="grey", lw=0.8, ls="--")
     ax.set(
         xscale="log",
-        xlabel="mean compression ratio vs raw 24-bit pixels (log scale)",
+        xlabel="mean compression ratio vs the source files (log scale)",
         ylabel="mean rank difference (negative: worse)",
         title="Compression vs classification, per parameter set",
     )
-    ax.set_yscale("symlog", linthresh=1)
-    return _save(fig, pathlib.Path(out_dir), "compression_vs_rank")
+    _symlog(ax)
+    ax.legend(fontsize=8)
+    return _save(fig, out_dir, "compression_vs_rank")
 
 
 def metric_scatter(points, out_dir) -> pathlib.Path:
     """Every quality metric against the rank difference, one panel each, colored by codec."""
-    metrics = [m for m in ("psnr", "ssim", "ms_ssim", "lpips", "dfd") if points[m].notna().any()]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics), 3.4), sharey=True, squeeze=False)
-    units = {"psnr": "PSNR (dB)", "ssim": "SSIM", "ms_ssim": "MS-SSIM", "lpips": "LPIPS", "dfd": "dfd"}
-    for ax, m in zip(axes[0], metrics):
+    infos = [m for m in METRIC_INFO if points is not None and m.name in points and points[m.name].notna().any()]
+    if not infos:
+        return _empty(out_dir, "metric_scatter", "Which metric tracks the classifier?", "no measured variant")
+    points = _thin(points)
+    cols = min(4, len(infos))
+    rows = -(-len(infos) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.2 * rows), sharey=True, squeeze=False)
+    for ax, m in zip(axes.flat, infos):
         sns.scatterplot(
             points,
-            x=m,
+            x=m.name,
             y="rank_diff",
             hue="encoder",
             palette=_palette(points.encoder.unique()),
@@ -138,45 +218,57 @@ def metric_scatter(points, out_dir) -> pathlib.Path:
             alpha=0.5,
             linewidth=0,
             ax=ax,
-            legend=ax is axes[0][-1],
+            legend=False,
+            rasterized=True,
         )
-        ax.set(xlabel=units[m], ylabel="rank difference")
-        ax.set_yscale("symlog", linthresh=1)
-    _legend_labels(axes[0][-1])
+        ax.set(xlabel=m.label + (f" ({m.unit})" if m.unit else ""), ylabel="rank difference")
+        _symlog(ax)
+    for ax in list(axes.flat)[len(infos) :]:
+        ax.axis("off")
+    encoders = sorted(points.encoder.unique())
+    handles = [plt.Line2D([], [], ls="", marker="o", color=codec_color(e), label=codec_label(e)) for e in encoders]
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), frameon=False)
     fig.suptitle("Which metric tracks the classifier? (each dot a variant)")
-    return _save(fig, pathlib.Path(out_dir), "metric_scatter")
+    fig.tight_layout()
+    return _save(fig, out_dir, "metric_scatter")
 
 
 def ssim_thresholds(points, thresholds, out_dir) -> pathlib.Path:
     """SSIM vs rank difference per image, with each image's threshold (Rennes Fig. 6)."""
-    images = sorted(points.image_id.unique())[:8]
-    d = points[points.image_id.isin(images)]
-    g = sns.relplot(
-        d,
-        x="ssim",
-        y="rank_diff",
-        hue="encoder",
-        col="image_id",
-        col_wrap=4,
-        height=2.6,
-        palette=_palette(d.encoder.unique()),
-        s=12,
-        alpha=0.6,
-        linewidth=0,
-    )
-    t = thresholds[(thresholds.metric == "ssim")].set_index("image_id").threshold
-    for image_id, ax in g.axes_dict.items():
-        if image_id in t.index:
+    if not _has(points, "ssim"):
+        return _empty(out_dir, "ssim_thresholds", "SSIM thresholds per image", "no SSIM value (e.g. images too small)")
+    d = points[points.ssim.notna()]
+    images = sorted(d.image_id.unique())[:8]
+    cols = min(4, len(images))
+    rows = -(-len(images) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.9 * cols, 2.6 * rows + 0.4), sharey=True, squeeze=False)
+    t = {} if thresholds is None else dict(thresholds[thresholds.metric == "ssim"][["image_id", "threshold"]].values)
+    for ax, image_id in zip(axes.flat, images):
+        mine = d[d.image_id == image_id]
+        for encoder, g in mine.groupby("encoder", sort=True):
+            ax.scatter(g.ssim, g.rank_diff, s=10, alpha=0.6, lw=0, color=codec_color(encoder), rasterized=True)
+        if image_id in t:
             ax.axvline(t[image_id], color="black", lw=0.8, ls="--")
-        ax.set_yscale("symlog", linthresh=1)
-    g.set_axis_labels("SSIM", "rank difference")
-    g.set_titles("{col_name}")
-    return _save(g.figure, pathlib.Path(out_dir), "ssim_thresholds")
+        _symlog(ax)
+        ax.set_title(str(image_id), fontsize=9)
+        ax.set_xlabel("SSIM")
+    for ax in list(axes.flat)[len(images) :]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("rank difference")
+    encoders = sorted(d.encoder.unique())
+    handles = [plt.Line2D([], [], ls="", marker="o", color=codec_color(e), label=codec_label(e)) for e in encoders]
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), frameon=False)
+    fig.suptitle("SSIM vs rank difference per image (dashed: the image's threshold)")
+    fig.tight_layout()
+    return _save(fig, out_dir, "ssim_thresholds")
 
 
 def overfitting(points, image_id, out_dir) -> pathlib.Path:
     """Rank difference vs compression ratio for one image whose rank improves (Rennes Fig. 7)."""
-    d = points[points.image_id == image_id]
+    d = None if points is None or image_id is None else points[points.image_id == image_id]
+    if not _has(d, "rank_diff"):
+        return _empty(out_dir, "overfitting", "Rank improvements under compression", "no image's rank improved")
     fig, ax = plt.subplots(figsize=(6.5, 4))
     sns.scatterplot(d, x="rank_diff", y="cr_raw", hue="encoder", palette=_palette(d.encoder.unique()), ax=ax, s=18)
     ax.axvline(0, color="grey", lw=0.8)
@@ -186,6 +278,82 @@ def overfitting(points, image_id, out_dir) -> pathlib.Path:
         ylabel="compression ratio vs raw (log scale)",
         title=f"Rank improvements under compression: {image_id}",
     )
-    ax.set_xscale("symlog", linthresh=1)
+    _symlog(ax, "x")
     _legend_labels(ax)
-    return _save(fig, pathlib.Path(out_dir), "overfitting")
+    return _save(fig, out_dir, "overfitting")
+
+
+def oracle(table, out_dir) -> pathlib.Path:
+    """Mean bpp of the per-image oracle against the best fixed setting, per encoder, with intervals."""
+    if not _has(table, "oracle_bpp"):
+        return _empty(out_dir, "oracle", "Per-image oracle vs best fixed setting", "no classified variant")
+    crits = [c for c in ("top-1 kept", "rank loss <= 1") if c in set(table.criterion)]
+    fig, axes = plt.subplots(
+        1, len(crits), figsize=(6.2 * len(crits), 0.5 * table.encoder.nunique() + 1.8), squeeze=False, sharey=True
+    )
+    for ax, crit in zip(axes[0], crits):
+        d = table[table.criterion == crit].reset_index(drop=True)
+        y = np.arange(len(d))
+        for i, row in d.iterrows():
+            color = codec_color(row.encoder) if row.encoder != "(any)" else "black"
+            for value, lo, hi, marker, off in (
+                (row.oracle_bpp, row.oracle_bpp_lo, row.oracle_bpp_hi, "o", -0.12),
+                (row.fixed_bpp, row.fixed_bpp_lo, row.fixed_bpp_hi, "D", 0.12),
+            ):
+                if np.isfinite(value):
+                    err = [[max(value - lo, 0)], [max(hi - value, 0)]] if np.isfinite(lo) else None
+                    ax.errorbar([value], [i + off], xerr=err, fmt=marker, color=color, ms=7, capsize=3)
+        ax.set_yticks(y, [codec_label(e) if e != "(any)" else "any codec" for e in d.encoder])
+        ax.set(xscale="log", xlabel="mean bits per pixel (log)", title=f"criterion: {crit}")
+        ax.invert_yaxis()
+        ax.grid(alpha=0.3, axis="x")
+    handles = [
+        plt.Line2D([], [], ls="", marker="o", color="black", label="oracle (per image)"),
+        plt.Line2D([], [], ls="", marker="D", color="black", label="best fixed setting"),
+    ]
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
+    fig.suptitle("Choosing the setting per image vs one fixed setting (95% bootstrap intervals)")
+    fig.tight_layout()
+    return _save(fig, out_dir, "oracle")
+
+
+def bd_rate(table, out_dir) -> pathlib.Path:
+    """BD-rate against JPEG per codec and scale, with intervals, one panel per measure."""
+    if not _has(table, "bitrate_change"):
+        return _empty(out_dir, "bd_rate", "BD-rate against JPEG", "no codec curve overlaps JPEG's (or no JPEG)")
+    measures = [
+        m for m in ("top-1 accuracy", "top-1 agreement") if table[table.at_equal == m].bitrate_change.notna().any()
+    ]
+    fig, axes = plt.subplots(1, len(measures), figsize=(6 * len(measures), 4), squeeze=False, sharey=True)
+    scales = sorted(table.scale.unique(), reverse=True)
+    encoders = sorted(table.encoder.unique())
+    for ax, measure in zip(axes[0], measures):
+        d = table[table.at_equal == measure]
+        for k, e in enumerate(encoders):
+            g = d[d.encoder == e].set_index("scale")
+            xs, ys, lo, hi = [], [], [], []
+            for i, s in enumerate(scales):
+                if s in g.index and np.isfinite(g.loc[s, "bitrate_change"]):
+                    row = g.loc[s]
+                    xs.append(i + (k - (len(encoders) - 1) / 2) * 0.12)
+                    ys.append(100 * row.bitrate_change)
+                    lo.append(
+                        100 * max(row.bitrate_change - row.bitrate_change_lo, 0)
+                        if np.isfinite(row.bitrate_change_lo)
+                        else 0
+                    )
+                    hi.append(
+                        100 * max(row.bitrate_change_hi - row.bitrate_change, 0)
+                        if np.isfinite(row.bitrate_change_hi)
+                        else 0
+                    )
+            if xs:
+                ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", color=codec_color(e), capsize=3, label=codec_label(e))
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xticks(range(len(scales)), [_scale_label(s) for s in scales])
+        ax.set(title=f"at equal {measure}", ylabel="bits vs JPEG (%; negative = fewer)")
+        ax.grid(alpha=0.3, axis="y")
+    axes[0][-1].legend(fontsize=8, title="codec")
+    fig.suptitle("BD-rate against JPEG (RGB), 95% bootstrap intervals over images")
+    fig.tight_layout()
+    return _save(fig, out_dir, "bd_rate")

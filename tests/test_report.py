@@ -6,6 +6,7 @@ import pathlib
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from scipy.stats import spearmanr
@@ -42,7 +43,12 @@ VARIANTS_C = [
 
 @pytest.fixture(scope="module")
 def fixture_files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("results")
+    return write_fixture(tmp_path_factory.mktemp("results"))
+
+
+def write_fixture(d: pathlib.Path, only=None, null_ssim: bool = False) -> dict:
+    """The hand-made study as Parquet under ``d``; ``only``: keep these image ids;
+    ``null_ssim``: SSIM and MS-SSIM null everywhere (as for a 1x10000 strip)."""
     # The contract's schemas (codecsweep.records); rows and values are written here by hand.
     images = pa.Table.from_pylist(
         schema=records.IMAGES,
@@ -166,8 +172,8 @@ def fixture_files(tmp_path_factory):
                 "color": "rgb",
                 "param": p,
                 "psnr": ps,
-                "ssim": ss,
-                "ms_ssim": ss,
+                "ssim": None if null_ssim else ss,
+                "ms_ssim": None if null_ssim else ss,
                 "lpips": None,
                 "dfd": 1 - ss,
                 "status": "ok",
@@ -177,6 +183,8 @@ def fixture_files(tmp_path_factory):
     )
     files = {}
     for name, table in [("images", images), ("variants", variants), ("originals", preds), ("metrics", metrics)]:
+        if only is not None:
+            table = table.filter(pc.is_in(table["image_id"], pa.array(only)))
         pq.write_table(table, d / f"{name}.parquet")
         files[name] = [str(d / f"{name}.parquet")]
     files["predictions"] = []
@@ -288,3 +296,128 @@ def test_bd_rate_of_a_codec_with_half_the_bits():
     assert analysis.bd_rate_saving(bpp, acc, bpp / 2, acc) == pytest.approx(-0.5)
     assert analysis.bd_rate_saving(bpp, acc, bpp * 1.25, acc) == pytest.approx(0.25)
     assert analysis.bd_rate_saving(bpp, acc, bpp, acc + 2) is None  # no common accuracy range
+
+
+def test_oracle_by_hand(report):
+    o = report.d["oracle"]
+    o = o[o.criterion == "top-1 kept"].set_index("encoder")
+    # Smallest variant keeping the original's top-1 (bpp = bytes * 8 / 10000):
+    # jpeg A 1000 B -> 0.8, B 2000 B -> 1.6; hevc A 3000 -> 2.4, B 1000 -> 0.8; any codec: 0.8 and 0.8.
+    assert o.loc["jpeg"].oracle_bpp == pytest.approx(1.2) and o.loc["hevc"].oracle_bpp == pytest.approx(1.6)
+    assert o.loc["(any)"].oracle_bpp == pytest.approx(0.8) and o.loc["(any)"].oracle_share == 1.0
+    # Best fixed setting keeping both images: jpeg scale 0.5 q50 (0.8 + 1.6) / 2; hevc q30 (2.4 + 4.8) / 2.
+    assert o.loc["jpeg"].fixed_setting == "jpeg scale 0.5 rgb q=50" and o.loc["jpeg"].saving == 0
+    assert o.loc["hevc"].fixed_bpp == pytest.approx(3.6) and o.loc["hevc"].saving == pytest.approx(
+        1 - 1.6 / 3.6, abs=1e-4
+    )
+    assert o.loc["(any)"].fixed_bpp == pytest.approx(1.2) and o.loc["(any)"].saving == pytest.approx(1 / 3, abs=1e-4)
+    for row in o.itertuples():  # the interval holds the estimate
+        assert row.saving_lo - 1e-9 <= row.saving <= row.saving_hi + 1e-9
+    assert (report.out / "figures/oracle.png").stat().st_size > 5000
+
+
+def test_intervals_hold_their_estimates_and_numpy_agrees_with_sql(report):
+    t = report.tables["param_table"]
+    for col in ("rank_diff_mean", "cr_source_mean", "bpp_mean", "top1_agreement"):
+        assert (t[f"{col}_lo"] <= t[col] + 0.01).all() and (t[col] <= t[f"{col}_hi"] + 0.01).all(), col
+    # A one-image dataset (d2): every resample is that image, the interval has no width.
+    d2 = t[t.dataset == "d2"]
+    assert (d2.rank_diff_mean_lo == d2.rank_diff_mean).all() and (d2.rank_diff_mean_hi == d2.rank_diff_mean).all()
+    h = report.d["headline"].set_index("encoder")
+    assert h.loc["hevc"].max_cr_source_lo <= h.loc["hevc"].max_cr_source <= h.loc["hevc"].max_cr_source_hi
+    c = report.d["headline_criteria"]
+    study = c[c.criterion.str.startswith("study")].set_index("encoder")
+    assert study.loc["jpeg"].cr_source == pytest.approx(h.loc["jpeg"].max_cr_source)  # numpy == SQL
+    assert study.loc["jpeg"].images == 2
+    acc = c[c.criterion.str.startswith("top-1 accuracy")]
+    assert (acc.images == 1).all()  # accuracy rests on the annotated image only
+
+
+def test_summary_opens_with_the_answer(report):
+    text = (report.out / "summary.md").read_text()
+    head = text.split("## Provenance")[0]
+    assert "| codec | study rule | robust rule |" in head and "| JPEG | 10× [10, 10]" in head
+    assert "7 / 16 / 40" in head and "like with like (`cr_source`)" in head
+    assert "would save 33% [" in head
+    assert "No knee fit is stated" in head and "per halving of the bits" not in head  # 2 images: no fit without support
+    assert "2 image(s) with both dropped and held variants, too few" in head  # no verdict from 2 images
+    assert "Defines the view" not in text and "Needs the view" not in text
+    provenance = text.split("## Provenance and caveats")[1].split("## Tables")[0]
+    assert "`lpips` is null everywhere" in provenance and "container included" in provenance
+    assert "Models: m." in provenance and "Images in d: 2 (1 annotated, 1 pseudo-labelled), 1 rejected." in provenance
+
+
+def _shuffled(files: dict, d: pathlib.Path, seed: int) -> dict:
+    out = {}
+    rng = np.random.default_rng(seed)
+    for name, paths in files.items():
+        out[name] = []
+        for k, path in enumerate(paths):
+            table = pq.read_table(path)
+            table = table.take(pa.array(rng.permutation(len(table))))
+            pq.write_table(table, d / f"{name}-{k}.parquet")
+            out[name].append(str(d / f"{name}-{k}.parquet"))
+    return out
+
+
+def test_report_is_byte_identical_for_shuffled_rows(fixture_files, tmp_path):
+    sql = sorted(str(p) for p in (REPO / "reports/sql").glob("*.sql"))
+    outs = []
+    for seed in (1, 2):
+        (tmp_path / f"in{seed}").mkdir()
+        out = tmp_path / f"out{seed}"
+        build_report(_shuffled(fixture_files, tmp_path / f"in{seed}", seed), sql, out_dir=out)
+        outs.append(out)
+    files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
+    assert len(files) > 40 and pathlib.Path("summary.md") in files and pathlib.Path("figures/oracle.png") in files
+    different = [str(f) for f in files if (outs[0] / f).read_bytes() != (outs[1] / f).read_bytes()]
+    assert different == []
+
+
+@pytest.mark.parametrize("case", ["empty", "one image", "null ssim"])
+def test_degenerate_inputs(case, tmp_path):
+    files = write_fixture(tmp_path, only=["A"] if case == "one image" else None, null_ssim=case == "null ssim")
+    if case == "empty":  # images known, nothing encoded or classified yet
+        files = dict(files, variants=[], originals=[], predictions=[], metrics=[])
+    sql = sorted(str(p) for p in (REPO / "reports/sql").glob("*.sql"))
+    r = build_report(files, sql, out_dir=tmp_path / "out")
+    text = (tmp_path / "out/summary.md").read_text()
+    figs = sorted(p.name for p in (tmp_path / "out/figures").glob("*.png"))
+    assert len(figs) == 8, figs
+    if case == "empty":
+        assert all(len(r.tables[n]) == 0 for n in ("param_table", "headline", "oracle", "headline_criteria"))
+        assert text.startswith("# codecsweep report\n\nNo classified variants")
+    if case == "one image":
+        h = r.tables["headline_criteria"]
+        study = h[h.criterion.str.startswith("study")]
+        assert (study.cr_source_lo == study.cr_source).all() and study.images_to_halve_interval.isna().all()
+        assert "Too few images" in text or "cannot be estimated" in text
+    if case == "null ssim":
+        assert "`ssim` is null everywhere" in text and "`ms_ssim` is null everywhere" in text
+        assert r.tables["thresholds"][lambda t: t.metric == "ssim"].empty
+
+
+def test_views_sql_metric_info_is_metrics_metric_info():
+    import duckdb
+
+    from codecsweep.metrics import METRIC_INFO
+
+    text = (REPO / "reports/sql/views.sql").read_text()
+    start = text.index("CREATE OR REPLACE VIEW metric_info")
+    rows = duckdb.connect().execute(text[start : text.index(";", start) + 1] + " FROM metric_info").fetchall()
+    assert rows == [(m.name, m.label, m.unit, m.higher_is_better, m.group) for m in METRIC_INFO]
+
+
+def test_unknown_encoder_is_just_another_codec(tmp_path):
+    from benchmarks.report_benchmark import synthetic_study
+    from codecsweep import figures
+
+    files = synthetic_study(tmp_path / "results", 4, encoders=("jpeg", "cai_mbt2018_mean_mse"))
+    sql = sorted(str(p) for p in (REPO / "reports/sql").glob("*.sql"))
+    r = build_report(files, sql, out_dir=tmp_path / "out")
+    assert set(r.tables["headline_criteria"].encoder) == {"jpeg", "cai_mbt2018_mean_mse"}
+    bd = r.tables["bd_rate"]
+    assert set(bd.encoder) == {"cai_mbt2018_mean_mse"} and bd.bitrate_change.notna().any()
+    assert "| cai_mbt2018_mean_mse | " in (tmp_path / "out/summary.md").read_text()
+    color = figures.codec_color("cai_mbt2018_mean_mse")
+    assert color == figures.codec_color("cai_mbt2018_mean_mse") and color not in figures.CODEC_COLORS.values()

@@ -44,4 +44,6 @@ def test_index_html_renders_with_every_image(report):  # noqa: F811
     assert title == "codecsweep report"
     assert len(widths) >= 6 and all(w > 0 for w in widths), widths
     assert any("Largest mean compression ratio" in h for h in headings)
+    assert any(h.startswith("How hard can an image be compressed") for h in headings)  # the answer comes first
+    assert headings.index("Provenance and caveats") < min(i for i, h in enumerate(headings) if "Largest mean" in h)
     assert (SCREENSHOTS / "index.png").stat().st_size > 20_000

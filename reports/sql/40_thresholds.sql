@@ -2,19 +2,27 @@
 -- For each image, model and metric, over the image's variants (all of them, then per encoder
 -- and per scale): the threshold t that best separates variants whose true-class rank dropped
 -- (rank_diff < 0) from those whose rank held, by the rule "rank drops iff quality < t"
--- (for LPIPS and dfd, where lower is better: "iff distance > t"). t is the value that makes
+-- (for metrics where lower is better, such as LPIPS and dfd: "iff distance > t"). t is the value that makes
 -- the fewest mistakes (ties: the lowest such t); separation = the share of variants the
 -- rule gets right. Only images with both dropped and held variants have a threshold.
--- Defines the views metric_values (one row per variant, model and metric; used by
--- 70_metric_correlation.sql too) and thresholds (used by 41_threshold_invariance.sql).
+-- sql: defines the views metric_values (one row per variant, model and metric of metric_info;
+-- sql: used by 70_metric_correlation.sql too) and thresholds (used by 41_threshold_invariance.sql).
 CREATE OR REPLACE VIEW metric_values AS
-UNPIVOT (
-    SELECT p.dataset, p.model, p.image_id, p.encoder, p.scale::VARCHAR AS scale, p.rank_diff,
-           p.top1_agrees::INT AS agrees, m.psnr, m.ssim, m.ms_ssim, m.lpips, m.dfd
-    FROM predictions p
-    JOIN metrics m USING (dataset, image_id, encoder, scale, color, param)
-    WHERE p.encoder IS NOT NULL AND p.status = 'ok' AND m.status = 'ok' AND isfinite(m.psnr)
-) ON psnr, ssim, ms_ssim, lpips, dfd INTO NAME metric VALUE value;
+SELECT u.*, mi.higher_is_better
+FROM (
+    UNPIVOT (
+        SELECT p.dataset, p.model, p.image_id, p.encoder, p.scale::VARCHAR AS scale, p.rank_diff,
+               p.top1_agrees::INT AS agrees,
+               m.* EXCLUDE (dataset, image_id, encoder, scale, color, param, artifact_sha256, source_sha256,
+                            status, error)
+        FROM predictions p
+        JOIN metrics m USING (dataset, image_id, encoder, scale, color, param)
+        WHERE p.encoder IS NOT NULL AND p.status = 'ok' AND m.status = 'ok' AND isfinite(m.psnr)
+    ) ON COLUMNS(* EXCLUDE (dataset, model, image_id, encoder, scale, rank_diff, agrees))
+    INTO NAME metric VALUE value
+) u
+JOIN metric_info mi ON mi.name = u.metric
+WHERE isfinite(u.value);
 
 CREATE OR REPLACE VIEW thresholds AS
 WITH long AS (
@@ -26,8 +34,8 @@ scoped AS (
     UNION ALL SELECT *, 'scale', scale FROM long
 ),
 counted AS (
-    SELECT dataset, model, image_id, metric, scope_kind, scope,
-           CASE WHEN metric IN ('lpips', 'dfd') THEN -value ELSE value END AS q,
+    SELECT dataset, model, image_id, metric, scope_kind, scope, higher_is_better,
+           CASE WHEN higher_is_better THEN value ELSE -value END AS q,
            sum(dropped::INT) AS drops_at, sum((NOT dropped)::INT) AS holds_at
     FROM scoped
     GROUP BY ALL
@@ -45,7 +53,7 @@ cumulative AS (
 )
 SELECT dataset, model, image_id, metric, scope_kind, scope,
        any_value(drops) AS dropped, any_value(holds) AS held,
-       CASE WHEN metric IN ('lpips', 'dfd') THEN -1 ELSE 1 END
+       CASE WHEN any_value(higher_is_better) THEN 1 ELSE -1 END
            * arg_min(q, [(drops - drops_below) + holds_below, q]::DOUBLE[]) AS threshold,
        1 - min((drops - drops_below) + holds_below) / (any_value(drops) + any_value(holds)) AS separation
 FROM cumulative

@@ -4,7 +4,8 @@
 -- the thresholds between images (std over images), and the spread within an image across
 -- encoders and across scales (mean over images of the std of its per-encoder / per-scale
 -- thresholds). within/between well below 1: specific to the image and invariant of encoder
--- (scale); near or above 1: not. Needs 40_thresholds.sql (run first; it defines the view).
+-- (scale); near or above 1: not. 95% bootstrap intervals over images in *_lo / *_hi.
+-- sql: needs 40_thresholds.sql (run first; it defines the view).
 WITH per_image AS (
     SELECT dataset, model, metric, image_id,
            any_value(threshold) FILTER (scope_kind = 'all') AS threshold,
@@ -24,4 +25,4 @@ SELECT dataset, model, metric,
        round(avg(across_scales) / nullif(stddev_pop(threshold), 0), 2) AS scale_ratio
 FROM per_image
 GROUP BY dataset, model, metric
-ORDER BY dataset, model, mean_separation DESC;
+ORDER BY dataset, model, mean_separation DESC, metric;

@@ -7,8 +7,9 @@ SELECT p.dataset, p.model, p.image_id, p.encoder,
        count(*) FILTER (p.rank_diff > 0) AS improved_variants,
        count(*) AS variants,
        max(p.rank_diff) AS best_rank_diff,
-       arg_max(format('scale {} {} q={}', p.scale, p.color, p.param), p.rank_diff) AS best_variant,
-       round(arg_max(v.cr_source, p.rank_diff), 2) AS best_cr_source
+       arg_max(format('scale {} {} q={}', p.scale, p.color, p.param), (p.rank_diff, v.cr_source, p.scale, p.color, p.param))
+           AS best_variant,
+       round(arg_max(v.cr_source, (p.rank_diff, v.cr_source, p.scale, p.color, p.param)), 2) AS best_cr_source
 FROM predictions p
 JOIN variants v USING (dataset, image_id, encoder, scale, color, param)
 WHERE p.encoder IS NOT NULL AND p.status = 'ok'

@@ -3,15 +3,17 @@
 -- metric and the rank difference, and with top-1 agreement, over all variants and per
 -- encoder. For PSNR, SSIM and MS-SSIM higher means better quality, for LPIPS and dfd lower:
 -- `predictive_power` is the correlation with rank_diff signed so that larger = better
--- predictor. Kendall's tau is in metric_kendall (computed with scipy, in report.py).
--- Needs the view metric_values (40_thresholds.sql).
+-- predictor. Kendall's tau is in metric_kendall (computed with scipy, in report.py). *_lo / *_hi:
+-- 95% bootstrap intervals over images (a variant is drawn with its image), on the figures' fixed
+-- sample of variants (at most 20,000 of them).
+-- sql: needs the view metric_values (40_thresholds.sql).
 WITH scopes AS (
     SELECT *, 'all' AS scope FROM metric_values
     UNION ALL
     SELECT *, encoder AS scope FROM metric_values
 ),
 ranked AS (
-    SELECT dataset, model, scope, metric, value,
+    SELECT dataset, model, scope, metric, value, higher_is_better,
            rank() OVER w + (count(*) OVER (PARTITION BY dataset, model, scope, metric, value) - 1) / 2.0 AS r_value,
            rank() OVER (PARTITION BY dataset, model, scope, metric ORDER BY rank_diff)
              + (count(*) OVER (PARTITION BY dataset, model, scope, metric, rank_diff) - 1) / 2.0 AS r_rank_diff,
@@ -23,8 +25,8 @@ ranked AS (
 SELECT dataset, model, scope, metric, count(*) AS variants,
        round(corr(r_value, r_rank_diff), 4) AS spearman_rank_diff,
        round(corr(r_value, r_agrees), 4) AS spearman_top1_agreement,
-       round(CASE WHEN metric IN ('lpips', 'dfd') THEN -1 ELSE 1 END * corr(r_value, r_rank_diff), 4)
+       round(CASE WHEN any_value(higher_is_better) THEN 1 ELSE -1 END * corr(r_value, r_rank_diff), 4)
            AS predictive_power
 FROM ranked
 GROUP BY dataset, model, scope, metric
-ORDER BY dataset, model, scope = 'all' DESC, scope, predictive_power DESC NULLS LAST;
+ORDER BY dataset, model, scope = 'all' DESC, scope, predictive_power DESC NULLS LAST, metric;

@@ -1,9 +1,41 @@
--- The study's tables as DuckDB views over the Parquet files. Run from the repository root:
---   duckdb -c ".read reports/sql/views.sql" -c ".read reports/sql/10_param_table.sql" \
---          -c ".read reports/sql/30_headline.sql"
+-- The study's tables as DuckDB views over the Parquet files. From the project folder:
+--   codecsweep sql reports/sql/30_headline.sql   (defines these views, then runs the file)
 -- (Files are numbered in the order to read them: some define views that later ones use.)
--- (The report rule defines the same views over exactly the files of the current run.)
+-- The report defines the four table views over exactly the files of the current run and
+-- metric_info from codecsweep.metrics.METRIC_INFO (a test keeps the list below equal to it),
+-- then runs everything after the line "-- derived views" below.
 CREATE OR REPLACE VIEW images AS SELECT * FROM read_parquet('results/images/**/*.parquet');
 CREATE OR REPLACE VIEW variants AS SELECT * FROM read_parquet('results/variants/**/*.parquet');
 CREATE OR REPLACE VIEW predictions AS SELECT * FROM read_parquet('results/predictions/**/*.parquet');
 CREATE OR REPLACE VIEW metrics AS SELECT * FROM read_parquet('results/metrics/**/*.parquet');
+CREATE OR REPLACE VIEW metric_info AS
+SELECT * FROM (VALUES
+    ('psnr', 'PSNR', 'dB', true, 'pixel'),
+    ('ssim', 'SSIM', '', true, 'pixel'),
+    ('ms_ssim', 'MS-SSIM', '', true, 'pixel'),
+    ('psnr_y', 'PSNR (luma)', 'dB', true, 'pixel'),
+    ('ssim_y', 'SSIM (luma)', '', true, 'pixel'),
+    ('lpips', 'LPIPS', '', false, 'lpips'),
+    ('dfd', 'deep-feature distance', '', false, 'dfd')
+) AS t(name, label, unit, higher_is_better, "group");
+
+-- derived views
+-- observations: one row per classified variant and model, with what the statistics need.
+-- correct: top-1 = the annotated class (null for pseudo-labelled images, which have none).
+CREATE OR REPLACE VIEW observations AS
+SELECT p.dataset, p.model, p.image_id, v.encoder, v.scale, v.color, v.param, v.param_index,
+       i.label_source, p.rank_diff, p.top1_agrees::INT AS agrees,
+       CASE WHEN i.label_source = 'annotated' THEN (p.true_rank = 0)::INT END AS correct,
+       v.bytes, v.bpp, v.cr_raw, v.cr_source
+FROM predictions p
+JOIN variants v USING (dataset, image_id, encoder, scale, color, param)
+JOIN images i USING (dataset, image_id)
+WHERE p.encoder IS NOT NULL AND p.status = 'ok' AND v.status = 'ok' AND i.status = 'ok';
+
+-- originals: one row per classified original image and model.
+CREATE OR REPLACE VIEW originals AS
+SELECT p.dataset, p.model, p.image_id, i.label_source, p.top1,
+       CASE WHEN i.label_source = 'annotated' THEN (p.true_rank = 0)::INT END AS correct
+FROM predictions p
+JOIN images i USING (dataset, image_id)
+WHERE p.encoder IS NULL AND p.status = 'ok' AND i.status = 'ok';

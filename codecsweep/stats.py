@@ -1,0 +1,211 @@
+"""Bootstrap over images, vectorized: every report number is a function of per-image values
+(images are the unit of sampling; the variants of one image are not independent).
+
+A resample is a row of counts (how often each image is drawn); a mean over a resample is
+``counts @ values / counts @ present``, so all resamples of all parameter sets are two
+matrix products. Row 0 of every result is the sample itself (all counts 1): the point
+estimate, computed by the same code as its interval.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+#: Resamples per interval, the seed (same data -> same intervals), the interval level.
+RESAMPLES = 1000
+SEED = 20170915
+LEVEL = 0.95
+
+
+def resample_weights(n: int, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
+    """(resamples + 1) x n image counts; row 0 is the sample itself (all ones)."""
+    if n == 0:
+        return np.ones((resamples + 1, 0))
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples)
+    return np.vstack([np.ones((1, n)), counts]).astype(np.float64)
+
+
+def means(weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Weighted means of the columns of ``values`` (images x k, NaN = missing) for every
+    row of ``weights``: (resamples + 1) x k, NaN where a resample has no value."""
+    present = np.isfinite(values)
+    num = weights @ np.where(present, values, 0.0)
+    den = weights @ present.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def interval(samples: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval over the resamples (rows 1..) of ``samples``; resamples where
+    the statistic is undefined (NaN) are left out. NaN where it is never defined."""
+    boot = np.asarray(samples, dtype=np.float64)[1:]
+    tail = (1 - level) / 2 * 100
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanpercentile(boot, [tail, 100 - tail], axis=0)
+    return lo, hi
+
+
+def images_to_halve(samples: np.ndarray, n: int, level: float = LEVEL) -> float:
+    """Images needed to halve the interval of a statistic, from its bootstrap spread: the
+    standard error shrinks as 1/sqrt(n), so n·(width / target width)² with the width of a
+    normal interval of the bootstrap SD. NaN when undefined or already exact."""
+    boot = np.asarray(samples, dtype=np.float64)[1:]
+    boot = boot[np.isfinite(boot)]
+    lo, hi = interval(samples, level)
+    width = float(hi - lo) if np.ndim(lo) == 0 else math.nan
+    if n < 2 or len(boot) < 2 or not width > 0:
+        return math.nan
+    z = 1.959963984540054 if level == 0.95 else _z(level)
+    sd_image = float(np.std(boot, ddof=1)) * math.sqrt(n)  # spread of one image's contribution
+    return float(math.ceil((2 * z * sd_image / (width / 2)) ** 2))
+
+
+def _z(level: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + level / 2))
+
+
+def first_of_passing_tail(ok: np.ndarray) -> np.ndarray:
+    """Per row of a boolean matrix whose columns run from low to high rate: the first
+    column from which every column passes (len = none pass at the top)."""
+    tail = np.flip(np.cumprod(np.flip(ok, axis=1), axis=1), axis=1).astype(bool)
+    m = ok.shape[1]
+    return np.where(tail.any(axis=1), np.argmax(tail, axis=1), m)
+
+
+def rate_at_drop(
+    log_rate: np.ndarray, quality: np.ndarray, reference: np.ndarray, drop: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where a rate–quality curve falls more than ``drop`` below ``reference``.
+
+    Rows are resamples, columns the curve's points from low to high rate. The answer is
+    the lowest rate above which quality never falls below reference − drop, interpolated
+    linearly in log rate between the last failing point and the first point of that
+    passing tail. Returns (log rate, index j of the tail's first point, fraction t between
+    j-1 and j) so that other rate columns can be interpolated the same way; log rate NaN
+    when even the highest rate fails; t = 1 and j = 0 when no point fails (the answer is
+    then only a bound: at or below the lowest rate tested).
+    """
+    target = reference[:, None] - drop
+    ok = quality >= target - 1e-12
+    j = first_of_passing_tail(ok)
+    m = quality.shape[1]
+    rows = np.arange(len(j))
+    jc = np.clip(j, 0, m - 1)
+    jp = np.clip(j - 1, 0, m - 1)
+    q1, q0 = quality[rows, jc], quality[rows, jp]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(j > 0, (target[:, 0] - q0) / (q1 - q0), 1.0)
+    t = np.clip(np.nan_to_num(t, nan=1.0), 0.0, 1.0)
+    x = log_rate[rows, jp] + t * (log_rate[rows, jc] - log_rate[rows, jp])
+    x = np.where((j < m) & np.isfinite(reference), x, np.nan)
+    return x, j, t
+
+
+def interpolate_like(values: np.ndarray, j: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Another column along the same curve, interpolated in log as ``rate_at_drop`` did."""
+    m = values.shape[1]
+    rows = np.arange(len(j))
+    jc, jp = np.clip(j, 0, m - 1), np.clip(j - 1, 0, m - 1)
+    lv = np.log(values)
+    return np.where(j < m, np.exp(lv[rows, jp] + t * (lv[rows, jc] - lv[rows, jp])), np.nan)
+
+
+def fit_log_knee_many(x: np.ndarray, y: np.ndarray, candidates: int = 400) -> dict[str, np.ndarray]:
+    """``analysis.fit_log_knee`` for many curves at once (rows: resamples; columns: points,
+    NaN-free): accuracy = a + c · min(0, ln(x / knee)), knee on a log grid between each
+    row's smallest and largest x, a and c by least squares given the knee."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    lx = np.log(x)
+    grid = np.linspace(0.0, 1.0, candidates)
+    lknee = lx.min(axis=1, keepdims=True) + grid[None, :] * np.ptp(lx, axis=1, keepdims=True)  # rows x K
+    z = np.minimum(0.0, lx[:, None, :] - lknee[:, :, None])  # rows x K x points
+    zc = z - z.mean(axis=2, keepdims=True)
+    yc = y - y.mean(axis=1, keepdims=True)
+    szz = (zc**2).sum(axis=2)
+    szy = (zc * yc[:, None, :]).sum(axis=2)
+    syy = (yc**2).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = np.where(szz > 1e-15, szy / np.where(szz > 1e-15, szz, 1.0), 0.0)
+    sse = syy[:, None] - c * szy
+    best = np.argmin(np.round(sse, 12), axis=1)
+    rows = np.arange(len(best))
+    c_best = c[rows, best]
+    a = y.mean(axis=1) - c_best * z[rows, best].mean(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2 = np.where(syy > 0, 1 - sse[rows, best] / np.where(syy > 0, syy, 1.0), 1.0)
+    return {"a": a, "c": c_best, "knee": np.exp(lknee[rows, best]), "r2": r2}
+
+
+def _weighted_midranks(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Ranks of ``x`` (N,) when item i is counted w[r, i] times, for every row r of ``w``:
+    the mean of the ranks its copies would take, ties sharing (Spearman's average ranks)."""
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
+    group_w = np.add.reduceat(w[:, order], starts, axis=1)
+    rank = np.cumsum(group_w, axis=1) - group_w + (group_w + 1) / 2
+    ranks = np.empty_like(w)
+    ranks[:, order] = rank[:, np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(xs)]))]
+    return ranks
+
+
+def spearman(x, y, groups, weights: np.ndarray, chunk: int = 100) -> np.ndarray:
+    """Spearman's rho of x and y for every row of ``weights`` (counts per group, e.g. per
+    image: items of a drawn image are drawn with it); row 0 of all-ones weights = the plain
+    Spearman. NaN where either side has no spread."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    groups = np.asarray(groups)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y, groups = x[ok], y[ok], groups[ok]
+    out = np.full(len(weights), np.nan)
+    if len(x) < 3:
+        return out
+    for start in range(0, len(weights), chunk):
+        w = weights[start : start + chunk][:, groups]
+        rx, ry = _weighted_midranks(x, w), _weighted_midranks(y, w)
+        total = w.sum(axis=1, keepdims=True)
+        mx, my = (w * rx).sum(1, keepdims=True) / total, (w * ry).sum(1, keepdims=True) / total
+        dx, dy = rx - mx, ry - my
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[start : start + chunk] = (w * dx * dy).sum(1) / np.sqrt((w * dx * dx).sum(1) * (w * dy * dy).sum(1))
+    return out
+
+
+def _log_rate_at(bpp: np.ndarray, quality: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """ln(bpp) at which each row's curve reaches each of ``levels`` (rows x S): points sorted
+    by rate, quality made monotone (running maximum from low rates), each level reached at
+    its lowest rate, linear in between (``analysis._log_rate_of_accuracy`` + np.interp)."""
+    order = np.argsort(bpp, axis=1, kind="stable")
+    rate = np.log(np.take_along_axis(bpp, order, axis=1))
+    q = np.maximum.accumulate(np.take_along_axis(quality, order, axis=1), axis=1)
+    rows = np.arange(len(q))[:, None]
+
+    def first_at_least(v):  # first column whose quality reaches v (rows x S)
+        return np.argmax(q[:, None, :] >= v[:, :, None] - 1e-12, axis=2)
+
+    b = first_at_least(levels)
+    a = first_at_least(q[rows, np.maximum(b - 1, 0)])
+    qa, qb, ra, rb = q[rows, a], q[rows, b], rate[rows, a], rate[rows, b]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(qb > qa, (levels - qa) / (qb - qa), 1.0)
+    return np.where((b == 0) | (levels >= qb), rb, ra + t * (rb - ra))
+
+
+def bd_rate_many(ref_bpp, ref_q, test_bpp, test_q, samples: int = 200) -> np.ndarray:
+    """``analysis.bd_rate_saving`` for every row at once (rows: resamples): the mean
+    difference of log rate at equal quality over the common quality range, as a relative
+    rate change; NaN where the ranges do not overlap."""
+    qa = np.maximum.accumulate(np.take_along_axis(ref_q, np.argsort(ref_bpp, axis=1, kind="stable"), 1), 1)
+    qb = np.maximum.accumulate(np.take_along_axis(test_q, np.argsort(test_bpp, axis=1, kind="stable"), 1), 1)
+    lo = np.maximum(qa[:, 0], qb[:, 0])
+    hi = np.minimum(qa[:, -1], qb[:, -1])
+    levels = lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, samples)[None, :]
+    diff = _log_rate_at(test_bpp, test_q, levels) - _log_rate_at(ref_bpp, ref_q, levels)
+    return np.where(hi > lo, np.exp(diff.mean(axis=1)) - 1, np.nan)
