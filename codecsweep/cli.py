@@ -247,18 +247,17 @@ VIEWS = {
 
 
 def connect_results(results: pathlib.Path):
-    """An in-memory DuckDB with the views images, variants, predictions, metrics over ``results``."""
-    import duckdb
+    """An in-memory DuckDB with the report's views (``report.connect``: images, variants,
+    predictions, metrics, metric_info and the derived views of reports/sql/views.sql) over
+    every Parquet file under ``results``."""
+    from .report import connect
 
     if not results.is_dir():
         raise UsageError(f"results folder {results} does not exist (run the workflow first, or pass --results)")
-    con = duckdb.connect()
-    for view, pattern in VIEWS.items():
-        files = sorted(str(p) for p in results.glob(pattern))
-        if files:  # a view cannot take parameters: the paths are quoted as SQL literals
-            quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-            con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet([{quoted}], union_by_name=true)")
-    return con
+    files = {view: sorted(str(p) for p in results.glob(pattern)) for view, pattern in VIEWS.items()}
+    files["originals"] = []  # the predictions pattern holds the originals' files too
+    views_sql = pathlib.Path.cwd() / "reports/sql/views.sql"
+    return connect(files, views_sql=views_sql if views_sql.is_file() else REPO / "reports/sql/views.sql", strict=False)
 
 
 def _earlier_views(path: pathlib.Path) -> list[str]:
@@ -313,14 +312,6 @@ def _sql_cmd(args) -> int:
 # -- cache ---------------------------------------------------------------------------------
 
 
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
-
-
 def configured_cache_dir(configfile: str | None, cwd: pathlib.Path) -> tuple[pathlib.Path, str]:
     """The ``cache_dir`` a run with this config uses, and where it came from.
 
@@ -341,6 +332,12 @@ def configured_cache_dir(configfile: str | None, cwd: pathlib.Path) -> tuple[pat
     raw = raw or ".cache/codecsweep"
     project = path.resolve().parent.parent if path.resolve().parent.name in ("config", ".codecsweep") else cwd
     return (project / pathlib.Path(raw).expanduser()).resolve(), f"cache_dir of {path}"
+
+
+def human_bytes(n: float) -> str:
+    from .cache import human_bytes as readable  # the cache's own format (cache stats prints it too)
+
+    return readable(n)
 
 
 def _humanize(obj):

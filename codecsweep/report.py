@@ -62,10 +62,11 @@ def _sql_list(paths) -> str:
     return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
-def connect(files: dict[str, list], views_sql=VIEWS_SQL) -> duckdb.DuckDBPyConnection:
+def connect(files: dict[str, list], views_sql=VIEWS_SQL, strict: bool = True) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the views images, variants, predictions, metrics over
     exactly the given files (originals and variant predictions together in predictions),
-    metric_info from ``metrics.METRIC_INFO``, and the derived views of ``views.sql``."""
+    metric_info from ``metrics.METRIC_INFO``, and the derived views of ``views.sql``
+    (``strict=False``: a derived view the files cannot support is left out, for ad-hoc queries)."""
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
     views = {
@@ -94,7 +95,15 @@ def connect(files: dict[str, list], views_sql=VIEWS_SQL) -> duckdb.DuckDBPyConne
     con.register("_metric_info", info)
     con.execute("CREATE VIEW metric_info AS SELECT * FROM _metric_info")
     text = pathlib.Path(views_sql).read_text()
-    con.execute(text[text.index("\n-- derived views\n") :])
+    derived = text[text.index("\n-- derived views\n") :]
+    if strict:
+        con.execute(derived)
+    else:
+        for statement in derived.split(";"):
+            try:
+                con.execute(statement)
+            except duckdb.Error:
+                pass
     return con
 
 

@@ -189,14 +189,16 @@ def test_human_bytes():
 
 def test_cache_stats_uses_the_configured_cache_elsewhere(tmp_path):
     from codecsweep.cache import Cache
+    from codecsweep.keys import make_key
 
     project = tmp_path / "project"
     (project / "config").mkdir(parents=True)
     (project / "config/config.yaml").write_text(yaml.safe_dump({"cache_dir": "../shared-cache"}))
     cache_dir = tmp_path / "shared-cache"  # relative to the project, as Snakemake runs there
     cache = Cache(cache_dir)
-    cache.put("artifact", "k1", b"a" * 3000)
-    cache.put("artifact", "k2", b"b" * 2000)
+    cache.put("artifact", make_key("artifact", x=1), b"a" * 3000)
+    cache.put("artifact", make_key("artifact", x=2), b"b" * 2000)
+    cache.close()
     expected = cache.stats()
 
     proc = codecsweep("cache", "stats", cwd=project)
