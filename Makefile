@@ -54,4 +54,4 @@ format: $(STAMP)
 	$(VENV)/bin/snakefmt Snakefile rules/
 
 clean:
-	rm -rf results reports/tables reports/summary.md reports/rejected.csv logs
+	rm -rf results reports/tables reports/figures reports/summary.md reports/index.html reports/rejected.csv logs runs

@@ -112,6 +112,12 @@ def build_run_config(args, project: pathlib.Path) -> tuple[dict, int]:
     if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
         raise UsageError(f"--name {name!r}: use letters, digits, _ and - only")
     config["datasets"] = [{"name": name, "kind": "folder", "root": str(images), "shards": args.shards}]
+    # In the repository, a folder's study is a named run (runs/<name>/): the default study's
+    # results/ and reports/ stay as they are. Elsewhere the folder is the study's own.
+    run = args.run if args.run is not None else (name if project.resolve() == REPO.resolve() else "")
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", run):
+        raise UsageError(f"--run {run!r}: use letters, digits, _ and - only")
+    config["run"] = run
     config["encoders"] = _names(args.encoders) or config["encoders"]
     config["models"] = _names(args.models) or config.get("models")
     grid_files = {}
@@ -160,9 +166,10 @@ def _run_cmd(args) -> int:
     except KeyboardInterrupt:  # Snakemake got the Ctrl-C too: let it stop its jobs cleanly
         rc = proc.wait()
     if rc == 0 and not args.dry_run:
+        out = f"runs/{config['run']}/" if config["run"] else ""
         print(
-            "codecsweep: done: reports/index.html, reports/summary.md, reports/tables/, reports/figures/; "
-            "Parquet in results/"
+            f"codecsweep: done: {out}reports/index.html, {out}reports/summary.md, {out}reports/tables/, "
+            f"{out}reports/figures/; Parquet in {out}results/"
         )
     return rc
 
@@ -417,6 +424,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", help="Snakemake profile, e.g. profiles/slurm")
     run.add_argument("--dry-run", action="store_true", help="only show the jobs Snakemake would run")
     run.add_argument("--name", help="dataset name (default: the folder's name)")
+    run.add_argument(
+        "--run",
+        help="run name: outputs go to runs/RUN/ (default: the dataset name inside the repository, else none)",
+    )
     run.add_argument("--shards", type=int, default=1, help="jobs per encoder and model (~250 images each; default 1)")
     run.set_defaults(func=_run_cmd)
 

@@ -8,14 +8,14 @@
 
 rule classify_originals:
     input:
-        images="results/images/{dataset}/shard-{shard}.parquet",
+        images=OUT + "results/images/{dataset}/shard-{shard}.parquet",
     output:
         predictions=expand(
-            "results/predictions/{{dataset}}/{model}/original/shard-{{shard}}.parquet", model=STUDY.models
+            OUT + "results/predictions/{{dataset}}/{model}/original/shard-{{shard}}.parquet", model=STUDY.models
         ),
-        stats="results/runstats/classify/{dataset}/original/shard-{shard}.parquet",
+        stats=OUT + "results/runstats/classify/{dataset}/original/shard-{shard}.parquet",
     log:
-        "logs/classify/{dataset}/original/shard-{shard}.log",
+        OUT + "logs/classify/{dataset}/original/shard-{shard}.log",
     conda:
         "../envs/codecsweep.yaml"
     threads: 1
@@ -34,17 +34,17 @@ rule classify_originals:
 
 rule analyze:
     input:
-        images="results/images/{dataset}/shard-{shard}.parquet",
-        variants="results/variants/{dataset}/{encoder}/shard-{shard}.parquet",
+        images=OUT + "results/images/{dataset}/shard-{shard}.parquet",
+        variants=OUT + "results/variants/{dataset}/{encoder}/shard-{shard}.parquet",
         originals=rules.classify_originals.output.predictions,
     output:
         predictions=expand(
-            "results/predictions/{{dataset}}/{model}/{{encoder}}/shard-{{shard}}.parquet", model=STUDY.models
+            OUT + "results/predictions/{{dataset}}/{model}/{{encoder}}/shard-{{shard}}.parquet", model=STUDY.models
         ),
-        metrics="results/metrics/{dataset}/{encoder}/shard-{shard}.parquet",
-        stats="results/runstats/analyze/{dataset}/{encoder}/shard-{shard}.parquet",
+        metrics=OUT + "results/metrics/{dataset}/{encoder}/shard-{shard}.parquet",
+        stats=OUT + "results/runstats/analyze/{dataset}/{encoder}/shard-{shard}.parquet",
     log:
-        "logs/analyze/{dataset}/{encoder}/shard-{shard}.log",
+        OUT + "logs/analyze/{dataset}/{encoder}/shard-{shard}.log",
     conda:
         "../envs/codecsweep.yaml"
     threads: 1

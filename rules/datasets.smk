@@ -5,7 +5,7 @@ rule materialize_default:
     output:
         DEFAULT_FILES,
     log:
-        "logs/materialize_default.log",
+        OUT + "logs/materialize_default.log",
     conda:
         "../envs/codecsweep.yaml"
     resources:
@@ -19,10 +19,10 @@ rule ingest:
     input:
         dataset_inputs,
     output:
-        images="results/images/{dataset}/shard-{shard}.parquet",
-        rejected="results/rejected/{dataset}/shard-{shard}.csv",
+        images=OUT + "results/images/{dataset}/shard-{shard}.parquet",
+        rejected=OUT + "results/rejected/{dataset}/shard-{shard}.csv",
     log:
-        "logs/ingest/{dataset}/shard-{shard}.log",
+        OUT + "logs/ingest/{dataset}/shard-{shard}.log",
     conda:
         "../envs/codecsweep.yaml"
     resources:

@@ -3,13 +3,13 @@
 
 rule encode:
     input:
-        images="results/images/{dataset}/shard-{shard}.parquet",
+        images=OUT + "results/images/{dataset}/shard-{shard}.parquet",
         sensitivity=sensitivity_input,  # jpeg_mo only: the map its tables come from
     output:
-        variants="results/variants/{dataset}/{encoder}/shard-{shard}.parquet",
-        stats="results/runstats/encode/{dataset}/{encoder}/shard-{shard}.parquet",
+        variants=OUT + "results/variants/{dataset}/{encoder}/shard-{shard}.parquet",
+        stats=OUT + "results/runstats/encode/{dataset}/{encoder}/shard-{shard}.parquet",
     log:
-        "logs/encode/{dataset}/{encoder}/shard-{shard}.log",
+        OUT + "logs/encode/{dataset}/{encoder}/shard-{shard}.log",
     conda:
         "../envs/codecsweep.yaml"
     threads: 1

@@ -2,11 +2,11 @@
 # on its calibration images (codecsweep/sensitivity.py). Built only when jpeg_mo is an encoder.
 rule calibration_split:
     input:
-        images=all_shards("results/images/{dataset}/shard-{shard}.parquet"),
+        images=all_shards(OUT + "results/images/{dataset}/shard-{shard}.parquet"),
     output:
-        split="results/splits/{dataset}.parquet",
+        split=OUT + "results/splits/{dataset}.parquet",
     log:
-        "logs/calibration_split/{dataset}.log",
+        OUT + "logs/calibration_split/{dataset}.log",
     conda:
         "../envs/codecsweep.yaml"
     resources:
@@ -20,12 +20,12 @@ rule calibration_split:
 
 rule sensitivity:
     input:
-        images=all_shards("results/images/{dataset}/shard-{shard}.parquet"),
-        split="results/splits/{dataset}.parquet",
+        images=all_shards(OUT + "results/images/{dataset}/shard-{shard}.parquet"),
+        split=OUT + "results/splits/{dataset}.parquet",
     output:
-        map="results/sensitivity/{dataset}/{sens_model}.json",
+        map=OUT + "results/sensitivity/{dataset}/{sens_model}.json",
     log:
-        "logs/sensitivity/{dataset}/{sens_model}.log",
+        OUT + "logs/sensitivity/{dataset}/{sens_model}.log",
     wildcard_constraints:
         sens_model=SENSITIVITY_MODEL,
     conda:

@@ -328,3 +328,58 @@ def test_an_added_image_reruns_only_its_own_shard(tmp_path):
     assert shard_files(1) == before1
     assert all(shard_files(0)[f] > t for f, t in before0.items() if "manifests" not in f.parts)
     assert computed(stats, "encode:jpeg") == PER_IMAGE and served(stats, "encode:jpeg") == PER_IMAGE  # chelsea
+
+
+def test_a_damaged_artifact_a_new_job_needs_is_encoded_again_not_recorded_as_an_error(tmp_path):
+    """The variants table exists and names an artifact whose bytes in the cache are damaged;
+    a model added later must classify it: the job encodes it again (same bytes), repairs the
+    cache and writes normal rows. No error row, no manual step."""
+    p = Project(tmp_path / "p", tmp_path / "cache", images=("chelsea",), encoders=("jpeg",))
+    p.run()
+    cache = Cache(tmp_path / "cache")
+    sha = duckdb.execute(f"SELECT min(artifact_sha256) FROM read_parquet('{p.root}/results/variants/**/*.parquet')")
+    sha = sha.fetchone()[0]
+    pack, offset, size = cache.locate(sha)
+    with open(pack, "r+b") as f:
+        f.seek(offset + size // 2)
+        byte = f.read(1)[0]
+        f.seek(offset + size // 2)
+        f.write(bytes([byte ^ 0x55]))
+    assert len(Cache(tmp_path / "cache").verify()) == 1
+    p.config["models"].append("efficientnet_lite1")
+    p.write_config()
+    stats = p.run()
+    assert (
+        computed(stats, "classify:efficientnet_lite1:jpeg") == PER_IMAGE
+        and stats["classify:efficientnet_lite1:jpeg"]["failed"] == 0
+    )
+    errors = duckdb.execute(
+        f"SELECT count(*) FROM read_parquet('{p.root}/results/*/**/*.parquet', union_by_name=true) WHERE status <> 'ok'"
+    ).fetchone()[0]
+    assert errors == 0
+    log = (p.root / "logs/analyze/t/jpeg/shard-0.log").read_text()
+    assert f"artifact {sha[:12]} was damaged or missing: encoded again and repaired" in log
+    assert Cache(tmp_path / "cache").read_blob(sha)  # a good copy is served again
+
+
+def test_a_named_run_never_touches_another_runs_outputs(project):
+    """The same study as a named run: served entirely by the shared cache, written to runs/<run>/,
+    the first run's results/ and reports/ untouched."""
+    project.run()
+    first = {
+        f: f.stat().st_mtime_ns for d in ("results", "reports") for f in (project.root / d).rglob("*") if f.is_file()
+    }
+    project.config["run"] = "second"
+    project.write_config()
+    try:
+        stats = project.run()
+    finally:
+        del project.config["run"]
+        project.write_config()
+    assert computed(stats, "") == 0 and served(stats, "encode") > 0
+    assert (project.root / "runs/second/reports/summary.md").is_file()
+    assert (project.root / "runs/second/results/variants").is_dir() and (project.root / "runs/second/logs").is_dir()
+    now = {
+        f: f.stat().st_mtime_ns for d in ("results", "reports") for f in (project.root / d).rglob("*") if f.is_file()
+    }
+    assert now == first

@@ -1,5 +1,6 @@
 """Run the report queries (reports/sql/) over this run's Parquet files; fits, figures, HTML."""
 
+import pathlib
 import sys
 
 sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sdm conda envs
@@ -10,7 +11,7 @@ setup_logging(snakemake.log[0])
 build_report(
     {t: list(snakemake.input[t]) for t in ("images", "variants", "originals", "predictions", "metrics")},
     sql_files=list(snakemake.input.sql),
-    out_dir="reports",
+    out_dir=pathlib.Path(snakemake.output.summary).parent,  # reports/, or runs/<run>/reports/
     summary=snakemake.output.summary,
     index_html=snakemake.output.index,
     rejected=snakemake.output.rejected,
