@@ -337,7 +337,7 @@ def test_workflow_with_jpeg_mo(tmp_path):
     assert split == [("chelsea", False), ("coffee", True)]
     doc = S.read_map(p.root / "results/sensitivity/t/efficientnet_lite0.json")
     coffee = con.execute(
-        f"SELECT source_sha256, label FROM '{p.root}/results/images/t.parquet' WHERE image_id = 'coffee'"
+        f"SELECT source_sha256, label FROM '{p.root}/results/images/t/*.parquet' WHERE image_id = 'coffee'"
     )
     sha, label = coffee.fetchone()
     assert doc["calibration"] == [{"image_id": "coffee", "source_sha256": sha, "label": label}]
