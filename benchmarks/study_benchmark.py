@@ -70,9 +70,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--config", default=str(REPO / "config/config.yaml"))
+    ap.add_argument("--keep", help="run in this (new) folder and keep it, to read its reports afterwards")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="codecsweep-bench-") as tmp:
-        root = pathlib.Path(tmp)
+        root = pathlib.Path(args.keep or tmp)
+        root.mkdir(parents=True, exist_ok=bool(not args.keep))
         copy_workflow(root)
         config = yaml.safe_load(pathlib.Path(args.config).read_text())
         config["cache_dir"] = str(root / "cache")
