@@ -17,9 +17,6 @@ report: "report/workflow.rst"
 
 validate(config, "config/schema.yaml")
 STUDY = load_study(config)
-# A named run (config key `run`) keeps its results, reports and logs in runs/<run>/, so a
-# second study (e.g. the smoke config) never touches another's; the cache stays shared.
-OUT = f"runs/{config['run']}/" if config.get("run") else ""
 DATASETS = list(STUDY.datasets)
 # Before any job: roots, sheets and cache_dir exist and work (a ConfigError names the key).
 check_inputs(STUDY, made_by_workflow={DEFAULT_ROOT})
@@ -27,10 +24,10 @@ if workflow.is_main_process:  # cluster jobs re-read this file: only the main pr
     for ds, spec in STUDY.datasets.items():
         # A shard's ingest depends on its manifest (rules/common.smk); it changes only when its files do.
         for shard, text in enumerate(manifests(spec, stat_files=spec["root"] != DEFAULT_ROOT)):
-            write_if_changed(OUT + manifest_path(ds, shard), text)
+            write_if_changed(STUDY.out(manifest_path(ds, shard)), text)
     # A results file cut short (disk trouble, an interrupted copy) is removed here, so its job
     # reruns (served by the cache, seconds) instead of failing every consumer or being kept.
-    for _path, _reason in remove_damaged(OUT + "results"):
+    for _path, _reason in remove_damaged(STUDY.out("results")):
         logger.warning(
             f"codecsweep: results file {_path} is damaged ({_reason}): removed, it is rebuilt from the cache"
         )

@@ -61,6 +61,12 @@ class Study:
     models: tuple
     cache_dir: str
     limits: Limits
+    run: str = ""  # a named run keeps its results/, reports/ and logs/ under runs/<run>/
+
+    def out(self, path: str) -> str:
+        """Where an output of this study goes: ``path`` itself, or ``runs/<run>/path`` for a
+        named run, so several studies in one project never overwrite each other's outputs."""
+        return f"runs/{self.run}/{path}" if self.run else path
 
     def encoder_grid(self, encoder: str) -> dict:
         return {"encoder": encoder, "params": list(self.grids[encoder])}
@@ -149,6 +155,7 @@ def load_study(config: dict) -> Study:
         models=tuple(config.get("models") or ["efficientnet_lite0"]),
         cache_dir=config.get("cache_dir", ".cache/codecsweep"),
         limits=Limits(**limits),
+        run=config.get("run") or "",
     )
 
 

@@ -8,14 +8,14 @@
 
 rule classify_originals:
     input:
-        images=OUT + "results/images/{dataset}/shard-{shard}.parquet",
+        images=STUDY.out("results/images/{dataset}/shard-{shard}.parquet"),
     output:
         predictions=expand(
-            OUT + "results/predictions/{{dataset}}/{model}/original/shard-{{shard}}.parquet", model=STUDY.models
+            STUDY.out("results/predictions/{{dataset}}/{model}/original/shard-{{shard}}.parquet"), model=STUDY.models
         ),
-        stats=OUT + "results/runstats/classify/{dataset}/original/shard-{shard}.parquet",
+        stats=STUDY.out("results/runstats/classify/{dataset}/original/shard-{shard}.parquet"),
     log:
-        OUT + "logs/classify/{dataset}/original/shard-{shard}.log",
+        STUDY.out("logs/classify/{dataset}/original/shard-{shard}.log"),
     conda:
         "../envs/codecsweep.yaml"
     threads: 1
@@ -34,17 +34,18 @@ rule classify_originals:
 
 rule analyze:
     input:
-        images=OUT + "results/images/{dataset}/shard-{shard}.parquet",
-        variants=OUT + "results/variants/{dataset}/{encoder}/shard-{shard}.parquet",
+        images=STUDY.out("results/images/{dataset}/shard-{shard}.parquet"),
+        variants=STUDY.out("results/variants/{dataset}/{encoder}/shard-{shard}.parquet"),
         originals=rules.classify_originals.output.predictions,
     output:
         predictions=expand(
-            OUT + "results/predictions/{{dataset}}/{model}/{{encoder}}/shard-{{shard}}.parquet", model=STUDY.models
+            STUDY.out("results/predictions/{{dataset}}/{model}/{{encoder}}/shard-{{shard}}.parquet"),
+            model=STUDY.models,
         ),
-        metrics=OUT + "results/metrics/{dataset}/{encoder}/shard-{shard}.parquet",
-        stats=OUT + "results/runstats/analyze/{dataset}/{encoder}/shard-{shard}.parquet",
+        metrics=STUDY.out("results/metrics/{dataset}/{encoder}/shard-{shard}.parquet"),
+        stats=STUDY.out("results/runstats/analyze/{dataset}/{encoder}/shard-{shard}.parquet"),
     log:
-        OUT + "logs/analyze/{dataset}/{encoder}/shard-{shard}.log",
+        STUDY.out("logs/analyze/{dataset}/{encoder}/shard-{shard}.log"),
     conda:
         "../envs/codecsweep.yaml"
     threads: 1

@@ -19,7 +19,7 @@ def dataset_inputs(wildcards):
     """What a shard's ingest depends on: its manifest (ids, paths, labels, sizes, mtimes of
     its files; written at load by the Snakefile when they change). Image file names never
     become Snakemake paths, so braces, newlines or odd bytes in them cannot break the DAG."""
-    files = [OUT + manifest_path(wildcards.dataset, wildcards.shard)]
+    files = [STUDY.out(manifest_path(wildcards.dataset, wildcards.shard))]
     if STUDY.datasets[wildcards.dataset]["root"] == DEFAULT_ROOT:  # made by materialize_default
         files += DEFAULT_FILES
     return files
@@ -53,4 +53,4 @@ def sensitivity_input(wildcards):
     """The map jpeg_mo's encode job tunes its tables to (nothing for the other encoders)."""
     if wildcards.encoder != "jpeg_mo":
         return []
-    return f"{OUT}results/sensitivity/{wildcards.dataset}/{SENSITIVITY_MODEL}.json"
+    return STUDY.out(f"results/sensitivity/{wildcards.dataset}/{SENSITIVITY_MODEL}.json")

@@ -5,7 +5,7 @@ rule materialize_default:
     output:
         DEFAULT_FILES,
     log:
-        OUT + "logs/materialize_default.log",
+        STUDY.out("logs/materialize_default.log"),
     conda:
         "../envs/codecsweep.yaml"
     resources:
@@ -19,10 +19,10 @@ rule ingest:
     input:
         dataset_inputs,
     output:
-        images=OUT + "results/images/{dataset}/shard-{shard}.parquet",
-        rejected=OUT + "results/rejected/{dataset}/shard-{shard}.csv",
+        images=STUDY.out("results/images/{dataset}/shard-{shard}.parquet"),
+        rejected=STUDY.out("results/rejected/{dataset}/shard-{shard}.csv"),
     log:
-        OUT + "logs/ingest/{dataset}/shard-{shard}.log",
+        STUDY.out("logs/ingest/{dataset}/shard-{shard}.log"),
     conda:
         "../envs/codecsweep.yaml"
     resources:

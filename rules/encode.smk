@@ -3,13 +3,13 @@
 
 rule encode:
     input:
-        images=OUT + "results/images/{dataset}/shard-{shard}.parquet",
+        images=STUDY.out("results/images/{dataset}/shard-{shard}.parquet"),
         sensitivity=sensitivity_input,  # jpeg_mo only: the map its tables come from
     output:
-        variants=OUT + "results/variants/{dataset}/{encoder}/shard-{shard}.parquet",
-        stats=OUT + "results/runstats/encode/{dataset}/{encoder}/shard-{shard}.parquet",
+        variants=STUDY.out("results/variants/{dataset}/{encoder}/shard-{shard}.parquet"),
+        stats=STUDY.out("results/runstats/encode/{dataset}/{encoder}/shard-{shard}.parquet"),
     log:
-        OUT + "logs/encode/{dataset}/{encoder}/shard-{shard}.log",
+        STUDY.out("logs/encode/{dataset}/{encoder}/shard-{shard}.log"),
     conda:
         "../envs/codecsweep.yaml"
     threads: 1

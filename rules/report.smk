@@ -3,34 +3,41 @@
 
 rule report:
     input:
-        images=per_shard(OUT + "results/images/{dataset}/shard-{shard}.parquet"),
-        variants=per_shard(OUT + "results/variants/{dataset}/{encoder}/shard-{shard}.parquet", encoder=STUDY.encoders),
+        images=per_shard(STUDY.out("results/images/{dataset}/shard-{shard}.parquet")),
+        variants=per_shard(
+            STUDY.out("results/variants/{dataset}/{encoder}/shard-{shard}.parquet"), encoder=STUDY.encoders
+        ),
         originals=per_shard(
-            OUT + "results/predictions/{dataset}/{model}/original/shard-{shard}.parquet", model=STUDY.models
+            STUDY.out("results/predictions/{dataset}/{model}/original/shard-{shard}.parquet"), model=STUDY.models
         ),
         predictions=per_shard(
-            OUT + "results/predictions/{dataset}/{model}/{encoder}/shard-{shard}.parquet",
+            STUDY.out("results/predictions/{dataset}/{model}/{encoder}/shard-{shard}.parquet"),
             model=STUDY.models,
             encoder=STUDY.encoders,
         ),
-        metrics=per_shard(OUT + "results/metrics/{dataset}/{encoder}/shard-{shard}.parquet", encoder=STUDY.encoders),
+        metrics=per_shard(
+            STUDY.out("results/metrics/{dataset}/{encoder}/shard-{shard}.parquet"), encoder=STUDY.encoders
+        ),
         sql=sorted(str(p) for p in pathlib.Path("reports/sql").glob("*.sql")),
     output:
         index=report(
-            OUT + "reports/index.html", caption="../report/index.rst", category="Summary", labels={"page": "report"}
+            STUDY.out("reports/index.html"),
+            caption="../report/index.rst",
+            category="Summary",
+            labels={"page": "report"},
         ),
-        summary=OUT + "reports/summary.md",
-        tables=directory(OUT + "reports/tables"),
+        summary=STUDY.out("reports/summary.md"),
+        tables=directory(STUDY.out("reports/tables")),
         figures=report(
-            directory(OUT + "reports/figures"),
+            directory(STUDY.out("reports/figures")),
             patterns=["{name}.png"],
             caption="../report/figures.rst",
             category="Figures",
             labels={"figure": "{name}"},
         ),
-        rejected=OUT + "reports/rejected.csv",
+        rejected=STUDY.out("reports/rejected.csv"),
     log:
-        OUT + "logs/report.log",
+        STUDY.out("logs/report.log"),
     conda:
         "../envs/codecsweep.yaml"
     resources:

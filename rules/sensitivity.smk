@@ -2,11 +2,11 @@
 # on its calibration images (codecsweep/sensitivity.py). Built only when jpeg_mo is an encoder.
 rule calibration_split:
     input:
-        images=all_shards(OUT + "results/images/{dataset}/shard-{shard}.parquet"),
+        images=all_shards(STUDY.out("results/images/{dataset}/shard-{shard}.parquet")),
     output:
-        split=OUT + "results/splits/{dataset}.parquet",
+        split=STUDY.out("results/splits/{dataset}.parquet"),
     log:
-        OUT + "logs/calibration_split/{dataset}.log",
+        STUDY.out("logs/calibration_split/{dataset}.log"),
     conda:
         "../envs/codecsweep.yaml"
     resources:
@@ -20,12 +20,12 @@ rule calibration_split:
 
 rule sensitivity:
     input:
-        images=all_shards(OUT + "results/images/{dataset}/shard-{shard}.parquet"),
-        split=OUT + "results/splits/{dataset}.parquet",
+        images=all_shards(STUDY.out("results/images/{dataset}/shard-{shard}.parquet")),
+        split=STUDY.out("results/splits/{dataset}.parquet"),
     output:
-        map=OUT + "results/sensitivity/{dataset}/{sens_model}.json",
+        map=STUDY.out("results/sensitivity/{dataset}/{sens_model}.json"),
     log:
-        OUT + "logs/sensitivity/{dataset}/{sens_model}.log",
+        STUDY.out("logs/sensitivity/{dataset}/{sens_model}.log"),
     wildcard_constraints:
         sens_model=SENSITIVITY_MODEL,
     conda:
