@@ -150,8 +150,12 @@ def write(rows: list[dict], schema: pa.Schema, path: str | os.PathLike) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist(rows, schema=schema)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    except OSError as exc:  # e.g. a full disk: no partial table is left, and the message names it
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, f"cannot write the results table {path}: {exc.strerror or exc}") from exc
 
 
 def read(path: str | os.PathLike | list) -> list[dict]:

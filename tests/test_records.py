@@ -28,3 +28,21 @@ def test_new_row_names_unknown_columns_and_fills_nulls(tmp_path):
     records.write([row], records.METRICS, tmp_path / "m.parquet")
     back = pq.read_table(tmp_path / "m.parquet").to_pylist()
     assert back == [dict(row)] and back[0]["ssim"] is None and back[0]["psnr"] == 31.5
+
+
+def test_a_full_disk_names_the_table_and_leaves_nothing(tmp_path):
+    """A real 12 KiB tmpfs (root only; skipped elsewhere) that a 2,000-row table cannot fit."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    try:
+        rows = [records.new_row(records.RUNSTATS, stage=f"stage-{i}" * 20, items=i) for i in range(2000)]
+        out = disk / "t.parquet"
+        with pytest.raises(OSError, match=f"cannot write the results table {out}: .*No space left on device"):
+            records.write(rows, records.RUNSTATS, out)
+        assert list(disk.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
