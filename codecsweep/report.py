@@ -75,6 +75,15 @@ def connect(files: dict[str, list], views_sql=VIEWS_SQL, strict: bool = True) ->
         "predictions": list(files["originals"]) + list(files["predictions"]),
         "metrics": files["metrics"],
     }
+    # jpeg_mo's tables are tuned on calibration images (codecsweep.sensitivity): with a split
+    # given, the whole report rests on the held-out images only, every codec alike.
+    held_out = ""
+    if files.get("splits"):
+        con.execute(
+            "CREATE VIEW calibration_images AS SELECT dataset, image_id "
+            f"FROM read_parquet({_sql_list(files['splits'])}) WHERE calibration"
+        )
+        held_out = " WHERE NOT EXISTS (SELECT 1 FROM calibration_images c WHERE c.dataset = t.dataset AND c.image_id = t.image_id)"
     for view, paths in views.items():
         if not paths:  # an empty table with the contract's columns
             con.register(f"_empty_{view}", SCHEMAS.get(view, records.PREDICTIONS).empty_table())
@@ -85,7 +94,7 @@ def connect(files: dict[str, list], views_sql=VIEWS_SQL, strict: bool = True) ->
         if view == "variants" and RATE != "bytes":  # every rate column follows RATE
             select = f"* REPLACE (bpp * {RATE} / bytes AS bpp, cr_raw * bytes / {RATE} AS cr_raw, "
             select += f"cr_source * bytes / {RATE} AS cr_source)"
-        con.execute(f"CREATE VIEW {view} AS SELECT {select} FROM {source}")
+        con.execute(f"CREATE VIEW {view} AS SELECT {select} FROM {source} t{held_out}")
     info = pa.Table.from_pylist(
         [
             {"name": m.name, "label": m.label, "unit": m.unit, "higher_is_better": m.higher_is_better, "group": m.group}
@@ -1143,6 +1152,13 @@ def build_report(
         bad.to_csv(rejected, index=False)
     if len(bad):
         provenance.insert(0, f"- {len(bad)} image(s) were rejected and are not in the study: see reports/rejected.csv.")
+    if files.get("splits"):
+        n = con.execute("SELECT count(*) FROM calibration_images").fetchone()[0]
+        provenance.insert(
+            0,
+            f"- Held out: {n} calibration image(s) that jpeg_mo's quantization tables were tuned on are left out "
+            "of every number here, for every codec (results/splits/).",
+        )
     r.write(answer, provenance, summary or out_dir / "summary.md", index_html or out_dir / "index.html")
     return r
 

@@ -421,3 +421,19 @@ def test_unknown_encoder_is_just_another_codec(tmp_path):
     assert "| cai_mbt2018_mean_mse | " in (tmp_path / "out/summary.md").read_text()
     color = figures.codec_color("cai_mbt2018_mean_mse")
     assert color == figures.codec_color("cai_mbt2018_mean_mse") and color not in figures.CODEC_COLORS.values()
+
+
+def test_a_calibration_split_leaves_its_images_out_of_every_number(fixture_files, tmp_path):
+    """With jpeg_mo's split given, image A (calibration) is in no table: the report equals the
+    report of the fixture restricted to B, and the provenance says what was held out."""
+    split = tmp_path / "split.parquet"
+    pq.write_table(pa.table({"dataset": ["d", "d"], "image_id": ["A", "B"], "calibration": [True, False]}), split)
+    sql = sorted(str(p) for p in (REPO / "reports/sql").glob("*.sql"))
+    held = build_report(dict(fixture_files, splits=[str(split)]), sql, out_dir=tmp_path / "held")
+    (tmp_path / "b").mkdir()
+    only_b = build_report(write_fixture(tmp_path / "b", only=["B"]), sql, out_dir=tmp_path / "b-out")
+    cols = ["encoder", "scale", "param", "images", "rank_diff_mean", "cr_source_mean", "top1_agreement"]
+    d_held, d_b = (r.tables["param_table"].query("dataset == 'd'")[cols].reset_index(drop=True) for r in (held, only_b))
+    assert d_held.equals(d_b) and set(d_held.images) == {1}
+    text = (tmp_path / "held/summary.md").read_text()
+    assert "Held out: 1 calibration image(s)" in text

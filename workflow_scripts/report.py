@@ -9,7 +9,7 @@ from codecsweep.stages import setup_logging
 
 setup_logging(snakemake.log[0])
 build_report(
-    {t: list(snakemake.input[t]) for t in ("images", "variants", "originals", "predictions", "metrics")},
+    {t: list(snakemake.input[t]) for t in ("images", "variants", "originals", "predictions", "metrics", "splits")},
     sql_files=list(snakemake.input.sql),
     out_dir=pathlib.Path(snakemake.output.summary).parent,  # reports/, or runs/<run>/reports/
     summary=snakemake.output.summary,
