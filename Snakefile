@@ -1,5 +1,6 @@
 # codecsweep: lossy image compression vs pretrained CNN classification.
-# Stages (one .smk each): datasets -> encode -> classify + measure -> report.
+# Stages (one .smk each): datasets -> sensitivity (jpeg_mo only) -> encode -> classify
+# (originals; analyze = classify every variant with every model + measure it) -> report.
 from snakemake.utils import min_version, validate
 
 from codecsweep.config import check_inputs, load_study
