@@ -493,11 +493,12 @@ def analyze_shard(
                 missing_metrics[i].add(group)
             else:
                 values[i].update(json.loads(entry.data))
-    todo = [
-        i
-        for i, v in enumerate(variants)
-        if missing_metrics[i] or any((i, n) not in scores for n in models if variants[i]["image_id"] in orig_rows[n])
-    ]
+
+    def needs_scores(i: int, name: str) -> bool:
+        """A prediction of a study model that the cache did not hold (and whose original exists)."""
+        return name in models and (i, name) not in scores and variants[i]["image_id"] in orig_rows[name]
+
+    todo = [i for i in range(len(variants)) if missing_metrics[i] or any(needs_scores(i, n) for n in models)]
     log.info(
         "%s %s shard %d: %d variants, %d served entirely by the cache, %d to compute (models: %s)",
         dataset,
@@ -547,14 +548,7 @@ def analyze_shard(
                 ref = reference[v["image_id"]]
                 if ref["taps"] is None:
                     ref["taps"] = net.run([net.preprocess(ref["src"])])[1][0]
-                result = {"dfd": dfd.distance(ref["taps"], taps[n])}
-                cache.put(
-                    "metric",
-                    metric_key(groups["dfd"], v["artifact_sha256"], v["source_sha256"]),
-                    json.dumps(result, sort_keys=True).encode(),
-                    {"group": groups["dfd"]},
-                )
-                values[i].update(result)
+                store(i, "dfd", {"dfd": dfd.distance(ref["taps"], taps[n])})
         queue.clear()
 
     progress = _Progress.for_job(stats["measure"], len(todo), "variants")
@@ -571,9 +565,7 @@ def analyze_shard(
                 if "lpips" in missing_metrics[i]:
                     store(i, "lpips", {"lpips": lp(ref["lpips"], at_source)})
             for name, net in nets.items():
-                needs_scores = name in models and (i, name) not in scores and v["image_id"] in orig_rows[name]
-                needs_taps = net.want_taps and "dfd" in missing_metrics[i]
-                if needs_scores or needs_taps:
+                if needs_scores(i, name) or (net.want_taps and "dfd" in missing_metrics[i]):
                     pending[name].append((i, net.preprocess(decoded)))
                     if len(pending[name]) >= net.loaded_batch():
                         flush(name)
