@@ -383,18 +383,25 @@ class Cache:
             self._fds[pack] = fd
         return decode_record(os.pread(fd, length, offset))
 
-    def get(self, kind: str, key: str) -> Entry | None:
-        """The verified entry for ``key``, or None (a miss; a key with no good copy is a miss)."""
+    def _first_good(self, ident: str, is_it) -> tuple[dict | None, bytes | None, list[str]]:
+        """The newest verified copy of the record indexed under ``ident`` (a key or a sha256)
+        whose header satisfies ``is_it``; else (None, None, why each copy was refused)."""
         reasons = []
-        for loc in self._locations(key):
+        for loc in self._locations(ident):
             try:
                 header, data = self._read(*loc)
             except _BadRecord as exc:
                 reasons.append(str(exc))
                 continue
-            if (header["kind"], header["key"]) != (kind, key):
-                reasons.append(f"index points at another record (pack {loc[0]} offset {loc[1]})")
-                continue
+            if is_it(header):
+                return header, data, reasons
+            reasons.append(f"index points at another record (pack {loc[0]} offset {loc[1]})")
+        return None, None, reasons
+
+    def get(self, kind: str, key: str) -> Entry | None:
+        """The verified entry for ``key``, or None (a miss; a key with no good copy is a miss)."""
+        header, data, reasons = self._first_good(key, lambda h: (h["kind"], h["key"]) == (kind, key))
+        if header is not None:
             self.counts[kind, "hit"] += 1
             return Entry(data=data, blob=header["sha"], meta=header["meta"])
         if reasons:
@@ -406,16 +413,9 @@ class Cache:
 
     def read_blob(self, sha: str) -> bytes:
         """The data whose sha256 is ``sha``, verified; raises CacheCorruptError if no good copy exists."""
-        reasons = []
-        for loc in self._locations(sha):
-            try:
-                header, data = self._read(*loc)
-            except _BadRecord as exc:
-                reasons.append(str(exc))
-                continue
-            if header["sha"] == sha:
-                return data
-            reasons.append(f"index points at another record (pack {loc[0]} offset {loc[1]})")
+        header, data, reasons = self._first_good(sha, lambda h: h["sha"] == sha)
+        if header is not None:
+            return data
         raise CacheCorruptError(
             f"blob {sha} in the cache {self.root}: {reasons[0] if reasons else 'not found'}; "
             "rerun the job that produced it (delete its results file) to recompute it"
