@@ -3,10 +3,13 @@
     python benchmarks/study_benchmark.py [--cores 2] [--config config/config.yaml]
 
 Runs a copy of the workflow in a temporary folder with a fresh cache (so nothing of this
-checkout's cache or results is used or touched) and prints, from the jobs' own runstats:
-- wall time of the cold run, and per stage the jobs' summed wall time (= core-seconds: every
-  job runs one thread) per variant;
-- core utilization: the jobs' summed wall time over (wall time x cores);
+checkout's cache or results is used or touched) and prints, from Snakemake's benchmark files
+of the jobs (start-up included):
+- wall time of the cold run; per stage the jobs, their wall and CPU time, CPU-ms per variant
+  and peak memory (what ``config.MEM_MB`` should cover);
+- core utilization: the jobs' CPU time over (wall time x cores);
+- the compute floor (``compute_floor.py``: every necessary step timed alone on the same images,
+  over the cores) and the ratio of the cold run's wall time to it;
 - the no-op rerun (nothing to do) and adding one image (a 7th photo) against 1/N of the
   cold run (N images): what incremental additions cost.
 Numbers only, no assertions (speed targets are not tests).
@@ -26,7 +29,11 @@ import duckdb
 import yaml
 from PIL import Image
 
+from codecsweep.config import load_study
 from codecsweep.project import REPO, copy_workflow
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from compute_floor import compute_floor, print_floor  # noqa: E402
 
 
 def _run(root: pathlib.Path, cores: int) -> float:
@@ -42,34 +49,43 @@ def _run(root: pathlib.Path, cores: int) -> float:
     return time.perf_counter() - start
 
 
-def _stats(root: pathlib.Path, since: float) -> list[dict]:
-    files = [str(p) for p in (root / "results/runstats").rglob("*.parquet") if p.stat().st_mtime >= since]
-    if not files:
-        return []
-    cur = duckdb.connect().execute(f"SELECT * FROM read_parquet({files})")
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
+def _jobs(root: pathlib.Path, since: float) -> list[dict]:
+    """The jobs of the last run, from Snakemake's benchmark files (``benchmark:`` of every rule):
+    stage, wall seconds (start-up included), CPU seconds, peak memory (MB), end time."""
+    jobs = []
+    for path in (root / "results/benchmarks").rglob("*.tsv"):
+        if path.stat().st_mtime < since:
+            continue
+        head, values = path.read_text().splitlines()[:2]
+        row = dict(zip(head.split("\t"), values.split("\t")))
+        stage = path.relative_to(root / "results/benchmarks").parts[0].removesuffix(".tsv")
+        jobs.append(dict(stage=stage, s=float(row["s"]), cpu=float(row["cpu_time"]), rss=float(row["max_rss"])))
+    return jobs
 
 
-def _report(label: str, wall: float, rows: list[dict], cores: int, variants: int) -> None:
-    # An analyze job writes one row per model and one for measure, each with the job's wall time.
-    jobs = {}
-    for r in rows:
-        stage = "analyze" if r["stage"] == "measure" or (r["stage"] == "classify" and r["encoder"]) else r["stage"]
-        key = (stage, r["dataset"], r["shard"], r["encoder"])
-        jobs[key] = max(jobs.get(key, 0.0), r["wall_s"])
-    busy = sum(jobs.values())
-    print(f"{label}: {wall:.1f} s wall, {len(jobs)} jobs, {busy:.1f} job-s, utilization {busy / (wall * cores):.0%}")
-    for stage in ("encode", "classify", "analyze"):
-        s = sum(v for k, v in jobs.items() if k[0] == stage)
-        if s and variants:
-            print(f"  {stage:9s} {s:7.1f} core-s = {1000 * s / variants:7.1f} core-ms per variant")
+def _report(label: str, wall: float, jobs: list[dict], cores: int, variants: int) -> None:
+    busy, cpu = sum(j["s"] for j in jobs), sum(j["cpu"] for j in jobs)
+    print(
+        f"{label}: {wall:.1f} s wall, {len(jobs)} jobs, {busy:.1f} job-s, {cpu:.1f} CPU-s: "
+        f"utilization {cpu / (wall * cores):.0%} of {cores} cores"
+    )
+    for stage in sorted({j["stage"] for j in jobs}, key=lambda st: -sum(j["cpu"] for j in jobs if j["stage"] == st)):
+        mine = [j for j in jobs if j["stage"] == stage]
+        s, c = sum(j["s"] for j in mine), sum(j["cpu"] for j in mine)
+        per = f" = {1000 * c / variants:6.1f} CPU-ms per variant" if stage in ("encode", "analyze") and variants else ""
+        print(
+            f"  {stage:18s} {len(mine):3d} jobs {s:7.1f} job-s {c:7.1f} CPU-s{per}, "
+            f"peak {max(j['rss'] for j in mine):6.0f} MB"
+        )
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--config", default=str(REPO / "config/config.yaml"))
+    ap.add_argument(
+        "--no-floor", action="store_true", help="skip the compute-floor measurement (about the cold run's time)"
+    )
     ap.add_argument("--keep", help="run in this (new) folder and keep it, to read its reports afterwards")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="codecsweep-bench-") as tmp:
@@ -89,7 +105,17 @@ def main() -> int:
         images = duckdb.execute(f"SELECT count(*) FROM read_parquet('{root}/results/images/**/*.parquet')")
         images = images.fetchone()[0]
         print(f"default study: {images} images, {variants} variants, {args.cores} cores")
-        _report("cold run", wall, _stats(root, start), args.cores, variants)
+        _report("cold run", wall, _jobs(root, start), args.cores, variants)
+        if not args.no_floor:
+            sources = duckdb.execute(
+                f"SELECT source_path FROM read_parquet('{root}/results/images/**/*.parquet') WHERE status = 'ok'"
+            ).fetchall()
+            study = load_study(dict(config, grids=[str(root / g) for g in config["grids"]]))
+            steps, n, floor_wall = compute_floor(
+                [str(root / p) for (p,) in sources], study, study.models[0], config["batch_size"]["cpu"], args.cores
+            )
+            floor = print_floor(steps, n, args.cores, floor_wall)
+            print(f"cold run / floor: {wall:.1f} / {floor:.1f} = {wall / floor:.2f}")
 
         start = time.time()
         print(f"no-op rerun: {_run(root, args.cores):.1f} s wall")
@@ -103,7 +129,7 @@ def main() -> int:
         start = time.time()
         added = _run(root, args.cores)
         print(f"one image added: {added:.1f} s wall = {added / (wall / images):.2f} x its share of the cold run")
-        _report("  jobs of that run", added, _stats(root, start), args.cores, variants // images)
+        _report("  jobs of that run", added, _jobs(root, start), args.cores, variants // images)
     return 0
 
 

@@ -17,8 +17,10 @@ import hashlib
 import html
 import logging
 import math
+import multiprocessing
 import pathlib
 import re
+from concurrent.futures import Future, ProcessPoolExecutor
 
 import duckdb
 import numpy as np
@@ -139,15 +141,31 @@ def parse_sql(path: pathlib.Path) -> tuple[str, str, str]:
     return name, title, " ".join(notes)
 
 
+def _warm_up() -> None:
+    """A figure worker's first task: load the figures module (matplotlib, seaborn)."""
+    from . import figures  # noqa: F401
+
+
 def _md(df: pd.DataFrame) -> str:
     return df.to_markdown(index=False) if len(df) else "(no rows)"
 
 
 class Report:
-    """Collects sections (title, notes, table, figures) and writes Markdown + HTML."""
+    """Collects sections (title, notes, table, figures) and writes Markdown + HTML.
 
-    def __init__(self, out_dir: pathlib.Path):
+    With ``figure_workers`` > 0 the figures are drawn in that many worker processes while
+    this one goes on with the tables (matplotlib is half of a report's time); the files are
+    the same bytes either way."""
+
+    def __init__(self, out_dir: pathlib.Path, figure_workers: int = 0):
         self.out_dir = out_dir
+        self._pool = None
+        if figure_workers > 0:
+            # Spawned (forking a process with DuckDB's threads is unsafe), and started now so
+            # they import matplotlib while this process reads the tables. A spawned worker
+            # imports the calling script again: scripts guard their work by __main__.
+            self._pool = ProcessPoolExecutor(figure_workers, mp_context=multiprocessing.get_context("spawn"))
+            self._pool.submit(_warm_up)
         self.tables_dir = out_dir / "tables"
         self.figures_dir = out_dir / "figures"
         self.tables_dir.mkdir(parents=True, exist_ok=True)
@@ -163,11 +181,36 @@ class Report:
         self.sections.append({"title": title, "notes": notes, "df": df, "name": name, "source": source, "figures": []})
         log.info("report table %s: %d rows", name, len(df))
 
-    def figure(self, path: pathlib.Path | None, caption: str) -> None:
-        if path is not None and self.sections:
-            self.sections[-1]["figures"].append((path, caption))
+    def figure(self, draw, args: tuple, caption: str) -> None:
+        """A figure of the last section: ``draw(*args, figures_dir)`` returns its PNG's path
+        (or None); called here or queued for a worker."""
+        if not self.sections:
+            return
+        if self._pool is None:
+            path = draw(*args, self.figures_dir)
+        else:
+            path = self._pool.submit(draw, *args, self.figures_dir)
+        self.sections[-1]["figures"].append((path, caption, draw, args))
+
+    def close(self) -> None:
+        """Draw here the queued figures no worker has started (last first), wait for the rest
+        (a failed one raises here) and stop the workers."""
+        try:
+            queued = [(s, n) for s in self.sections for n in range(len(s["figures"]))]
+            for s, n in reversed(queued):
+                path, cap, draw, args = s["figures"][n]
+                if isinstance(path, Future) and path.cancel():
+                    s["figures"][n] = (draw(*args, self.figures_dir), cap, draw, args)
+            for s in self.sections:
+                done = [(p.result() if isinstance(p, Future) else p, cap) for p, cap, *_ in s["figures"]]
+                s["figures"] = [(p, cap, None, ()) for p, cap in done if p is not None]
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+                self._pool = None
 
     def write(self, answer: list[str], provenance: list[str], summary_md, index_html) -> None:
+        self.close()
         md = ["# codecsweep report", "", *answer, "", "## Provenance and caveats", "", *provenance, ""]
         md += ["## Tables and figures", ""]
         for s in self.sections:
@@ -182,7 +225,7 @@ class Report:
                     f"[tables/{s['name']}.csv](tables/{s['name']}.csv).",
                     "",
                 ]
-            md += [f"![{cap}](figures/{p.name})" for p, cap in s["figures"]] + [""]
+            md += [f"![{cap}](figures/{p.name})" for p, cap, *_ in s["figures"]] + [""]
         pathlib.Path(summary_md).write_text("\n".join(md))
         pathlib.Path(index_html).write_text(self._html(answer, provenance))
 
@@ -199,7 +242,7 @@ class Report:
         ]
         for s in self.sections:
             parts.append(f"<h2>{html.escape(s['title'])}</h2><p>{html.escape(s['notes'])}</p>")
-            for path, cap in s["figures"]:
+            for path, cap, *_ in s["figures"]:
                 data = base64.b64encode(path.read_bytes()).decode()
                 parts.append(
                     f"<figure><img alt='{html.escape(cap)}' src='data:image/png;base64,{data}'>"
@@ -965,14 +1008,30 @@ def _provenance(con, samples: dict) -> list[str]:
 
 
 def build_report(
-    files: dict[str, list], sql_files, out_dir="reports", summary=None, index_html=None, rejected=None
+    files: dict[str, list],
+    sql_files,
+    out_dir="reports",
+    summary=None,
+    index_html=None,
+    rejected=None,
+    figure_workers: int = 0,
 ) -> Report:
-    out_dir = pathlib.Path(out_dir)
+    """Every table, figure and the summary of a run; ``figure_workers``: processes that draw
+    the figures meanwhile (0: drawn in this one)."""
+    r = Report(pathlib.Path(out_dir), figure_workers)
+    try:
+        _build(r, files, sql_files, summary, index_html, rejected)
+    finally:
+        r.close()
+    return r
+
+
+def _build(r: Report, files: dict[str, list], sql_files, summary, index_html, rejected) -> None:
+    out_dir = r.out_dir
     sql_files = sorted(map(pathlib.Path, sql_files))
     views = next((p for p in sql_files if p.name == "views.sql"), VIEWS_SQL)
     con = connect(files, views)
     _materialize(con, ["observations", "originals"])
-    r = Report(out_dir)
     obs = con.execute(
         "SELECT * FROM observations ORDER BY dataset, model, image_id, encoder, scale DESC, color DESC, param"
     ).df()
@@ -988,7 +1047,6 @@ def build_report(
     def only_primary(df):
         return df if primary is None else df[(df.dataset == primary[0]) & (df.model == primary[1])]
 
-    fig = r.figures_dir
     settings = ["dataset", "model", *analysis.KEYS]
     for sql_path in sql_files:
         if sql_path.name == "views.sql":
@@ -1065,24 +1123,25 @@ def build_report(
         r.table(name, title, notes, df, source=str(sql_path))
         if name == "metric_correlation":
             r.figure(
-                figures.metric_scatter(None if points is None else only_primary(points), fig),
+                figures.metric_scatter,
+                (None if points is None else only_primary(points),),
                 "Each metric against the rank difference",
             )
         if name == "param_table":
-            r.figure(figures.compression_vs_rank(only_primary(df), fig), "Rank difference vs compression")
+            r.figure(figures.compression_vs_rank, (only_primary(df),), "Rank difference vs compression")
         if name == "curves":
             r.figure(
-                figures.accuracy_curves(only_primary(df), fig),
+                figures.accuracy_curves,
+                (only_primary(df),),
                 f"Top-1 agreement and accuracy against bits per pixel, per scale (rate: {RATE_NOTE})",
             )
-            r.figure(figures.rate_accuracy(only_primary(df), fig), f"Rate–accuracy at scale 1, RGB (rate: {RATE_NOTE})")
+            r.figure(figures.rate_accuracy, (only_primary(df),), f"Rate–accuracy at scale 1, RGB (rate: {RATE_NOTE})")
         if name == "oracle":
-            r.figure(
-                figures.oracle(only_primary(df), fig), f"Per-image oracle vs best fixed setting (rate: {RATE_NOTE})"
-            )
+            r.figure(figures.oracle, (only_primary(df),), f"Per-image oracle vs best fixed setting (rate: {RATE_NOTE})")
         if name == "thresholds":
             r.figure(
-                figures.ssim_thresholds(None if points is None else only_primary(points), only_primary(df), fig),
+                figures.ssim_thresholds,
+                (None if points is None else only_primary(points), only_primary(df)),
                 "SSIM vs rank difference per image; dashed: the image's threshold",
             )
         if name == "overfitting":
@@ -1094,7 +1153,8 @@ def build_report(
                 ).iloc[0]
             mine = None if best is None else points[(points.dataset == best.dataset) & (points.model == best.model)]
             r.figure(
-                figures.overfitting(mine, None if best is None else best.image_id, fig),
+                figures.overfitting,
+                (mine, None if best is None else best.image_id),
                 "Rank improvements under compression" + ("" if best is None else f": {best.image_id} ({best.model})"),
             )
     r.table(
@@ -1126,7 +1186,7 @@ def build_report(
         "resample).",
         _bd_rates(samples),
     )
-    r.figure(figures.bd_rate(only_primary(r.tables["bd_rate"]), fig), "BD-rate against JPEG with 95% intervals")
+    r.figure(figures.bd_rate, (only_primary(r.tables["bd_rate"]),), "BD-rate against JPEG with 95% intervals")
     r.table(
         "knee_fits",
         "Helmholtz accuracy = c·log(q) fit and its knee, per encoder (scale 1, RGB)",
@@ -1160,7 +1220,6 @@ def build_report(
             "of every number here, for every codec (results/splits/).",
         )
     r.write(answer, provenance, summary or out_dir / "summary.md", index_html or out_dir / "index.html")
-    return r
 
 
 def _points(con) -> pd.DataFrame | None:

@@ -16,6 +16,8 @@ rule classify_originals:
         stats=STUDY.out("results/runstats/classify/{dataset}/original/shard-{shard}.parquet"),
     log:
         STUDY.out("logs/classify/{dataset}/original/shard-{shard}.log"),
+    benchmark:
+        STUDY.out("results/benchmarks/classify/{dataset}/original/shard-{shard}.tsv"),
     conda:
         "../envs/codecsweep.yaml"
     threads: 1
@@ -46,6 +48,8 @@ rule analyze:
         stats=STUDY.out("results/runstats/analyze/{dataset}/{encoder}/shard-{shard}.parquet"),
     log:
         STUDY.out("logs/analyze/{dataset}/{encoder}/shard-{shard}.log"),
+    benchmark:
+        STUDY.out("results/benchmarks/analyze/{dataset}/{encoder}/shard-{shard}.tsv"),
     conda:
         "../envs/codecsweep.yaml"
     threads: 1

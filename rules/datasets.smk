@@ -6,6 +6,8 @@ rule materialize_default:
         DEFAULT_FILES,
     log:
         STUDY.out("logs/materialize_default.log"),
+    benchmark:
+        STUDY.out("results/benchmarks/materialize_default.tsv"),
     conda:
         "../envs/codecsweep.yaml"
     resources:
@@ -23,6 +25,8 @@ rule ingest:
         rejected=STUDY.out("results/rejected/{dataset}/shard-{shard}.csv"),
     log:
         STUDY.out("logs/ingest/{dataset}/shard-{shard}.log"),
+    benchmark:
+        STUDY.out("results/benchmarks/ingest/{dataset}/shard-{shard}.tsv"),
     conda:
         "../envs/codecsweep.yaml"
     resources:

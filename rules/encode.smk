@@ -10,6 +10,8 @@ rule encode:
         stats=STUDY.out("results/runstats/encode/{dataset}/{encoder}/shard-{shard}.parquet"),
     log:
         STUDY.out("logs/encode/{dataset}/{encoder}/shard-{shard}.log"),
+    benchmark:
+        STUDY.out("results/benchmarks/encode/{dataset}/{encoder}/shard-{shard}.tsv"),
     conda:
         "../envs/codecsweep.yaml"
     threads: 1

@@ -44,8 +44,11 @@ rule report:
         rejected=STUDY.out("reports/rejected.csv"),
     log:
         STUDY.out("logs/report.log"),
+    benchmark:
+        STUDY.out("results/benchmarks/report.tsv"),
     conda:
         "../envs/codecsweep.yaml"
+    threads: 2  # one process draws the figures while the other computes the tables
     resources:
         mem_mb=4000,
         runtime=30,

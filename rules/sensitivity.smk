@@ -7,6 +7,8 @@ rule calibration_split:
         split=STUDY.out("results/splits/{dataset}.parquet"),
     log:
         STUDY.out("logs/calibration_split/{dataset}.log"),
+    benchmark:
+        STUDY.out("results/benchmarks/calibration_split/{dataset}.tsv"),
     conda:
         "../envs/codecsweep.yaml"
     resources:
@@ -26,6 +28,8 @@ rule sensitivity:
         map=STUDY.out("results/sensitivity/{dataset}/{sens_model}.json"),
     log:
         STUDY.out("logs/sensitivity/{dataset}/{sens_model}.log"),
+    benchmark:
+        STUDY.out("results/benchmarks/sensitivity/{dataset}/{sens_model}.tsv"),
     wildcard_constraints:
         sens_model=SENSITIVITY_MODEL,
     conda:

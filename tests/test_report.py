@@ -360,13 +360,14 @@ def _shuffled(files: dict, d: pathlib.Path, seed: int) -> dict:
     return out
 
 
-def test_report_is_byte_identical_for_shuffled_rows(fixture_files, tmp_path):
+def test_report_is_byte_identical_for_shuffled_rows_and_figure_workers(fixture_files, tmp_path):
+    """Row order does not matter, nor whether the figures are drawn here or in a worker."""
     sql = sorted(str(p) for p in (REPO / "reports/sql").glob("*.sql"))
     outs = []
-    for seed in (1, 2):
+    for seed, workers in ((1, 0), (2, 1)):
         (tmp_path / f"in{seed}").mkdir()
         out = tmp_path / f"out{seed}"
-        build_report(_shuffled(fixture_files, tmp_path / f"in{seed}", seed), sql, out_dir=out)
+        build_report(_shuffled(fixture_files, tmp_path / f"in{seed}", seed), sql, out_dir=out, figure_workers=workers)
         outs.append(out)
     files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
     assert len(files) > 40 and pathlib.Path("summary.md") in files and pathlib.Path("figures/oracle.png") in files
