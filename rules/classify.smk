@@ -17,7 +17,7 @@ rule classify_originals:
     log:
         STUDY.out("logs/classify/{dataset}/original/shard-{shard}.log"),
     benchmark:
-        STUDY.out("results/benchmarks/classify/{dataset}/original/shard-{shard}.tsv"),
+        STUDY.out("results/benchmarks/classify/{dataset}/original/shard-{shard}.tsv")
     conda:
         "../envs/codecsweep.yaml"
     threads: 1
@@ -49,7 +49,7 @@ rule analyze:
     log:
         STUDY.out("logs/analyze/{dataset}/{encoder}/shard-{shard}.log"),
     benchmark:
-        STUDY.out("results/benchmarks/analyze/{dataset}/{encoder}/shard-{shard}.tsv"),
+        STUDY.out("results/benchmarks/analyze/{dataset}/{encoder}/shard-{shard}.tsv")
     conda:
         "../envs/codecsweep.yaml"
     threads: 1

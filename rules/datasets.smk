@@ -7,7 +7,7 @@ rule materialize_default:
     log:
         STUDY.out("logs/materialize_default.log"),
     benchmark:
-        STUDY.out("results/benchmarks/materialize_default.tsv"),
+        STUDY.out("results/benchmarks/materialize_default.tsv")
     conda:
         "../envs/codecsweep.yaml"
     resources:
@@ -26,7 +26,7 @@ rule ingest:
     log:
         STUDY.out("logs/ingest/{dataset}/shard-{shard}.log"),
     benchmark:
-        STUDY.out("results/benchmarks/ingest/{dataset}/shard-{shard}.tsv"),
+        STUDY.out("results/benchmarks/ingest/{dataset}/shard-{shard}.tsv")
     conda:
         "../envs/codecsweep.yaml"
     resources:

@@ -11,7 +11,7 @@ rule encode:
     log:
         STUDY.out("logs/encode/{dataset}/{encoder}/shard-{shard}.log"),
     benchmark:
-        STUDY.out("results/benchmarks/encode/{dataset}/{encoder}/shard-{shard}.tsv"),
+        STUDY.out("results/benchmarks/encode/{dataset}/{encoder}/shard-{shard}.tsv")
     conda:
         "../envs/codecsweep.yaml"
     threads: 1

@@ -45,7 +45,7 @@ rule report:
     log:
         STUDY.out("logs/report.log"),
     benchmark:
-        STUDY.out("results/benchmarks/report.tsv"),
+        STUDY.out("results/benchmarks/report.tsv")
     conda:
         "../envs/codecsweep.yaml"
     threads: 2  # one process draws the figures while the other computes the tables

@@ -8,7 +8,7 @@ rule calibration_split:
     log:
         STUDY.out("logs/calibration_split/{dataset}.log"),
     benchmark:
-        STUDY.out("results/benchmarks/calibration_split/{dataset}.tsv"),
+        STUDY.out("results/benchmarks/calibration_split/{dataset}.tsv")
     conda:
         "../envs/codecsweep.yaml"
     resources:
@@ -29,7 +29,7 @@ rule sensitivity:
     log:
         STUDY.out("logs/sensitivity/{dataset}/{sens_model}.log"),
     benchmark:
-        STUDY.out("results/benchmarks/sensitivity/{dataset}/{sens_model}.tsv"),
+        STUDY.out("results/benchmarks/sensitivity/{dataset}/{sens_model}.tsv")
     wildcard_constraints:
         sens_model=SENSITIVITY_MODEL,
     conda:
