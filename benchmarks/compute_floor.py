@@ -63,7 +63,7 @@ def _task(args) -> tuple[collections.Counter, int]:
     x_orig = timed("preprocess", preprocess, model.spec, src)
     # The original's features (the dfd reference); its logits are the originals' classification.
     _, ref_taps = timed("classify", forward, model, np.stack([x_orig] * batch), True)
-    ref_taps = [f[0:1] for f in ref_taps]
+    ref_taps = DeepFeatureDistance.reference([f[0:1] for f in ref_taps])
     if not with_original:
         t["classify"] = 0.0  # counted once per image, in the first encoder's task
 

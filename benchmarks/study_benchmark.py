@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import pathlib
+import resource
 import shutil
 import subprocess
 import sys
@@ -36,7 +37,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from compute_floor import compute_floor, print_floor  # noqa: E402
 
 
-def _run(root: pathlib.Path, cores: int) -> float:
+def _run(root: pathlib.Path, cores: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of Snakemake and every job together) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--cores", str(cores), "--quiet", "all"],
@@ -44,39 +47,54 @@ def _run(root: pathlib.Path, cores: int) -> float:
         capture_output=True,
         text=True,
     )
+    wall = time.perf_counter() - start
     if proc.returncode:
         raise SystemExit(f"snakemake failed:\n{proc.stderr[-4000:]}")
-    return time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def _jobs(root: pathlib.Path, since: float) -> list[dict]:
     """The jobs of the last run, from Snakemake's benchmark files (``benchmark:`` of every rule):
-    stage, wall seconds (start-up included), CPU seconds, peak memory (MB), end time."""
+    name, stage, wall seconds (start-up included), peak memory (MB), start and end (the file's
+    time) in seconds since ``since``."""
     jobs = []
     for path in (root / "results/benchmarks").rglob("*.tsv"):
-        if path.stat().st_mtime < since:
+        end = path.stat().st_mtime
+        if end < since:
             continue
         head, values = path.read_text().splitlines()[:2]
         row = dict(zip(head.split("\t"), values.split("\t")))
-        stage = path.relative_to(root / "results/benchmarks").parts[0].removesuffix(".tsv")
-        jobs.append(dict(stage=stage, s=float(row["s"]), cpu=float(row["cpu_time"]), rss=float(row["max_rss"])))
-    return jobs
-
-
-def _report(label: str, wall: float, jobs: list[dict], cores: int, variants: int) -> None:
-    busy, cpu = sum(j["s"] for j in jobs), sum(j["cpu"] for j in jobs)
-    print(
-        f"{label}: {wall:.1f} s wall, {len(jobs)} jobs, {busy:.1f} job-s, {cpu:.1f} CPU-s: "
-        f"utilization {cpu / (wall * cores):.0%} of {cores} cores"
-    )
-    for stage in sorted({j["stage"] for j in jobs}, key=lambda st: -sum(j["cpu"] for j in jobs if j["stage"] == st)):
-        mine = [j for j in jobs if j["stage"] == stage]
-        s, c = sum(j["s"] for j in mine), sum(j["cpu"] for j in mine)
-        per = f" = {1000 * c / variants:6.1f} CPU-ms per variant" if stage in ("encode", "analyze") and variants else ""
-        print(
-            f"  {stage:18s} {len(mine):3d} jobs {s:7.1f} job-s {c:7.1f} CPU-s{per}, "
-            f"peak {max(j['rss'] for j in mine):6.0f} MB"
+        name = str(path.relative_to(root / "results/benchmarks").with_suffix(""))
+        s = float(row["s"])
+        jobs.append(
+            dict(
+                name=name,
+                stage=name.split("/")[0],
+                s=s,
+                rss=float(row["max_rss"]),
+                start=end - since - s,
+                end=end - since,
+            )
         )
+    return sorted(jobs, key=lambda j: j["start"])
+
+
+def _report(label: str, wall: float, cpu: float, jobs: list[dict], cores: int, variants: int, timeline=False) -> None:
+    busy = sum(j["s"] for j in jobs)
+    print(
+        f"{label}: {wall:.1f} s wall, {cpu:.1f} CPU-s (Snakemake and jobs): {cpu / (wall * cores):.0%} of {cores} "
+        f"cores busy; {len(jobs)} jobs, {busy:.1f} job-s (start-up included)"
+    )
+    for stage in sorted({j["stage"] for j in jobs}, key=lambda st: -sum(j["s"] for j in jobs if j["stage"] == st)):
+        mine = [j for j in jobs if j["stage"] == stage]
+        s = sum(j["s"] for j in mine)
+        per = f" = {1000 * s / variants:5.1f} ms per variant" if stage in ("encode", "analyze") and variants else ""
+        print(f"  {stage:20s} {len(mine):3d} jobs {s:7.1f} job-s{per:26s} peak {max(j['rss'] for j in mine):5.0f} MB")
+    if timeline:
+        print("  timeline (s since the start; the job's wall time includes its start-up):")
+        for j in jobs:
+            print(f"    {j['start']:6.1f} - {j['end']:6.1f}  {j['name']}")
 
 
 def main() -> int:
@@ -99,13 +117,13 @@ def main() -> int:
         shutil.copytree(REPO / "config/datasets", root / "config/datasets")
 
         start = time.time()
-        wall = _run(root, args.cores)
+        wall, cpu = _run(root, args.cores)
         variants = duckdb.execute(f"SELECT count(*) FROM read_parquet('{root}/results/variants/**/*.parquet')")
         variants = variants.fetchone()[0]
         images = duckdb.execute(f"SELECT count(*) FROM read_parquet('{root}/results/images/**/*.parquet')")
         images = images.fetchone()[0]
         print(f"default study: {images} images, {variants} variants, {args.cores} cores")
-        _report("cold run", wall, _jobs(root, start), args.cores, variants)
+        _report("cold run", wall, cpu, _jobs(root, start), args.cores, variants, timeline=True)
         if not args.no_floor:
             sources = duckdb.execute(
                 f"SELECT source_path FROM read_parquet('{root}/results/images/**/*.parquet') WHERE status = 'ok'"
@@ -118,7 +136,7 @@ def main() -> int:
             print(f"cold run / floor: {wall:.1f} / {floor:.1f} = {wall / floor:.2f}")
 
         start = time.time()
-        print(f"no-op rerun: {_run(root, args.cores):.1f} s wall")
+        print(f"no-op rerun: {_run(root, args.cores)[0]:.1f} s wall")
 
         # One more photo: the coffee photo mirrored (another image, same size and content kind).
         Image.open(root / "data/default/coffee.png").transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(
@@ -127,9 +145,9 @@ def main() -> int:
         with open(root / "config/datasets/default.tsv", "a") as f:
             f.write("coffee_mirrored\tcoffee_mirrored.png\tn07920052\tthe espresso photo, mirrored\n")
         start = time.time()
-        added = _run(root, args.cores)
+        added, cpu = _run(root, args.cores)
         print(f"one image added: {added:.1f} s wall = {added / (wall / images):.2f} x its share of the cold run")
-        _report("  jobs of that run", added, _jobs(root, start), args.cores, variants // images)
+        _report("  that run", added, cpu, _jobs(root, start), args.cores, variants // images, timeline=True)
     return 0
 
 

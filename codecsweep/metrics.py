@@ -332,17 +332,20 @@ def _squared_errors(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return sse / (3 * n), sse_y / (1e6 * n)
 
 
-def normalized_distance(feats_a, feats_b) -> float:
+def unit_features(feats) -> list:
+    """Per stage, each position's channel vector scaled to unit length (LPIPS's normalization)."""
+    return [f / (f.norm(dim=1, keepdim=True) + 1e-10) for f in feats]
+
+
+def normalized_distance(feats_a, feats_b, a_is_unit: bool = False):
     """LPIPS without its learned weights: per stage, unit-normalize each position's channel
     vector, take the squared difference summed over channels, average over positions; then
-    average over stages. 0 for identical inputs, at most 4."""
+    average over stages. 0 for identical inputs, at most 4. ``a_is_unit``: ``feats_a`` went
+    through ``unit_features`` already (a reference compared with many variants)."""
     import torch
 
-    per_stage = []
-    for fa, fb in zip(feats_a, feats_b):
-        na = fa / (fa.norm(dim=1, keepdim=True) + 1e-10)
-        nb = fb / (fb.norm(dim=1, keepdim=True) + 1e-10)
-        per_stage.append(((na - nb) ** 2).sum(dim=1).mean(dim=(1, 2)))
+    units_a = feats_a if a_is_unit else unit_features(feats_a)
+    per_stage = [((na - nb) ** 2).sum(dim=1).mean(dim=(1, 2)) for na, nb in zip(units_a, unit_features(feats_b))]
     return torch.stack(per_stage).mean(dim=0)
 
 
@@ -366,9 +369,15 @@ class DeepFeatureDistance:
         self.id = dfd_id(model_name, weights_sha256(model_name), preprocess_id(get_spec(model_name)))
 
     @staticmethod
-    def distance(ref_feats: list, feats: list) -> float:
-        """Distance of one variant's per-stage features (1 x C x H x W each) to the original's."""
-        return float(normalized_distance(ref_feats, feats)[0])
+    def reference(ref_feats: list) -> list:
+        """The original's per-stage features (1 x C x H x W each), prepared once for ``distance``."""
+        return unit_features(ref_feats)
+
+    @staticmethod
+    def distance(reference: list, feats: list) -> float:
+        """Distance of one variant's per-stage features (1 x C x H x W each) to the original's
+        (``reference``)."""
+        return float(normalized_distance(reference, feats, a_is_unit=True)[0])
 
     def between(self, original, variant) -> float:
         """The definition, computed on its own (two forward passes): for tests and benchmarks."""
@@ -377,7 +386,7 @@ class DeepFeatureDistance:
         model = load_model(self.model_name)
         batch = np.stack([preprocess(model.spec, original), preprocess(model.spec, variant)])
         _, taps = forward(model, batch, with_taps=True)
-        return self.distance([t[0:1] for t in taps], [t[1:2] for t in taps])
+        return self.distance(self.reference([t[0:1] for t in taps]), [t[1:2] for t in taps])
 
 
 class Lpips:

@@ -547,7 +547,7 @@ def analyze_shard(
             if taps is not None and "dfd" in missing_metrics[i]:
                 ref = reference[v["image_id"]]
                 if ref["taps"] is None:
-                    ref["taps"] = net.run([net.preprocess(ref["src"])])[1][0]
+                    ref["taps"] = dfd.reference(net.run([net.preprocess(ref["src"])])[1][0])
                 store(i, "dfd", {"dfd": dfd.distance(ref["taps"], taps[n])})
         queue.clear()
 
