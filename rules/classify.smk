@@ -21,6 +21,7 @@ rule classify_originals:
     conda:
         "../envs/codecsweep.yaml"
     threads: 1
+    priority: shard_priority("classify")
     resources:
         mem_mb=shard_mem_mb("classify"),
         runtime=60,
@@ -53,6 +54,7 @@ rule analyze:
     conda:
         "../envs/codecsweep.yaml"
     threads: 1
+    priority: shard_priority("analyze")
     resources:
         mem_mb=shard_mem_mb("analyze"),
         runtime=240,

@@ -35,6 +35,16 @@ def shard_mem_mb(stage):
     return mem_mb
 
 
+def shard_priority(stage):
+    """A priority callable: upstream stages first, then the larger shard (see
+    codecsweep.config.Study.priority)."""
+
+    def priority(wildcards, input):
+        return STUDY.priority(stage, input.images, wildcards.dataset, int(wildcards.shard))
+
+    return priority
+
+
 def all_shards(pattern):
     """An input function: the pattern for every shard of the job's dataset."""
     return lambda w: expand(pattern, dataset=w.dataset, shard=STUDY.shards(w.dataset))

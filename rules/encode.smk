@@ -15,6 +15,7 @@ rule encode:
     conda:
         "../envs/codecsweep.yaml"
     threads: 1
+    priority: shard_priority("encode")
     resources:
         mem_mb=shard_mem_mb("encode"),
         runtime=240,
