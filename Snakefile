@@ -21,11 +21,13 @@ STUDY = load_study(config)
 DATASETS = list(STUDY.datasets)
 # Before any job: roots, sheets and cache_dir exist and work (a ConfigError names the key).
 check_inputs(STUDY, made_by_workflow={DEFAULT_ROOT})
+SHARD_FILES = {}  # (dataset, shard) -> files listed: the jobs' priorities (rules/common.smk)
 if workflow.is_main_process:  # cluster jobs re-read this file: only the main process scans
     for ds, spec in STUDY.datasets.items():
         # A shard's ingest depends on its manifest (rules/common.smk); it changes only when its files do.
         for shard, text in enumerate(manifests(spec, stat_files=spec["root"] != DEFAULT_ROOT)):
             write_if_changed(STUDY.out(manifest_path(ds, shard)), text)
+            SHARD_FILES[ds, shard] = text.count("\n")
     # A results file cut short (disk trouble, an interrupted copy) is removed here, so its job
     # reruns (served by the cache, seconds) instead of failing every consumer or being kept.
     for _path, _reason in remove_damaged(STUDY.out("results")):

@@ -38,8 +38,8 @@ MEM_MB = {"encode": (500, 25), "classify": (2000, 15), "analyze": (2500, 220)}
 
 
 @functools.lru_cache(maxsize=64)
-def _shard_sizes(images_path: str, mtime_ns: int) -> dict:
-    """(dataset, shard) -> (usable images, the largest width*height among them)."""
+def _largest_pixels(images_path: str, mtime_ns: int) -> dict:
+    """(dataset, shard) -> the largest width*height of its usable images."""
     import pyarrow.parquet as pq
 
     t = pq.read_table(images_path, columns=["dataset", "shard", "status", "width", "height"]).to_pylist()
@@ -47,22 +47,20 @@ def _shard_sizes(images_path: str, mtime_ns: int) -> dict:
     for r in t:
         if r["status"] == "ok":
             key = (r["dataset"], r["shard"])
-            n, largest = out.get(key, (0, 0))
-            out[key] = (n + 1, max(largest, r["width"] * r["height"]))
+            out[key] = max(out.get(key, 0), r["width"] * r["height"])
     return out
-
-
-def _shard_size(images_path, dataset: str, shard: int) -> tuple[int, int] | None:
-    """(usable images, largest pixels) of a shard, or None before ingest has written its table."""
-    try:
-        return _shard_sizes(str(images_path), os.stat(images_path).st_mtime_ns).get((dataset, shard), (0, 0))
-    except OSError:
-        return None
 
 
 #: Which ready job Snakemake starts first: the stages that unlock analyze jobs before them
 #: (an x265 encode left for the end would run while a core idles), then the larger shard.
 STAGE_PRIORITY = {"encode": 2, "classify": 2, "analyze": 1}
+
+
+def priority(stage: str, shard_files: int) -> int:
+    """Snakemake's ``priority`` of a job: ``STAGE_PRIORITY``, then the files its shard lists
+    (known when the DAG is built, unlike the images table): the longest jobs first, so the
+    short ones fill the end of the run instead of one long job running while cores idle."""
+    return STAGE_PRIORITY[stage] * 1_000_000 + min(999_999, shard_files)
 
 
 @dataclass(frozen=True)
@@ -92,15 +90,11 @@ class Study:
         """mem_mb of one job: base + MB/MP × the shard's largest image (before ingest has
         written the images table, the base + 12 MP: Snakemake asks again once it exists)."""
         base, per_mp = MEM_MB[stage]
-        size = _shard_size(images_path, dataset, shard)
-        pixels = 12_000_000 if size is None else size[1]
+        try:
+            pixels = _largest_pixels(str(images_path), os.stat(images_path).st_mtime_ns).get((dataset, shard), 0)
+        except OSError:
+            pixels = 12_000_000
         return int(base + per_mp * pixels / 1e6)
-
-    def priority(self, stage: str, images_path: str, dataset: str, shard: int) -> int:
-        """Snakemake's ``priority`` of a job: ``STAGE_PRIORITY``, then the shard's image count
-        (longest jobs first, so the short ones fill the end of the run)."""
-        size = _shard_size(images_path, dataset, shard)
-        return STAGE_PRIORITY[stage] * 1_000_000 + min(999_999, 0 if size is None else size[0])
 
     @property
     def variants_per_image(self) -> dict:

@@ -4,6 +4,7 @@ import pathlib
 from snakemake.io import expand
 
 from codecsweep.config import ConfigError
+from codecsweep.config import priority
 from codecsweep.datasets import DEFAULT_ROOT, DEFAULT_SOURCES, manifest_path
 from codecsweep.models import get_spec
 
@@ -36,13 +37,8 @@ def shard_mem_mb(stage):
 
 
 def shard_priority(stage):
-    """A priority callable: upstream stages first, then the larger shard (see
-    codecsweep.config.Study.priority)."""
-
-    def priority(wildcards, input):
-        return STUDY.priority(stage, input.images, wildcards.dataset, int(wildcards.shard))
-
-    return priority
+    """A priority callable: which ready job Snakemake starts first (codecsweep.config.priority)."""
+    return lambda w: priority(stage, SHARD_FILES.get((w.dataset, int(w.shard)), 0))
 
 
 def all_shards(pattern):

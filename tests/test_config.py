@@ -97,3 +97,12 @@ def test_mem_mb_grows_with_the_shards_largest_image(config, tmp_path):
     assert study.mem_mb("encode", tmp_path / "none.parquet", "d", 0) == int(
         MEM_MB["encode"][0] + MEM_MB["encode"][1] * 12
     )
+
+
+def test_priority_runs_upstream_stages_then_larger_shards_first():
+    from codecsweep.config import priority
+
+    # Every encode (and originals) job before any analyze job, however large its shard ...
+    assert min(priority("encode", 0), priority("classify", 0)) > priority("analyze", 10**9)
+    # ... and within a stage the shard listing more files first.
+    assert priority("analyze", 5) - priority("analyze", 2) == 3
