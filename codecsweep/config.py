@@ -31,10 +31,11 @@ class ConfigError(ValueError):
 
 
 #: stage -> (base MB, MB per megapixel of the shard's largest image), from the peak RSS that
-#: benchmarks/memory_benchmark.py printed (CPU, one JPEG variant) with ~25% headroom:
-#: encode 318 / 971 MB at 12 / 48 MP (~18 MB/MP), classify 1196 / 1196 MB (the model, not the
-#: image), measure 3193 / 10228 MB (~195 MB/MP: full-size float metric kernels).
-MEM_MB = {"encode": (500, 25), "classify": (2000, 15), "analyze": (2500, 220)}
+#: benchmarks/memory_benchmark.py printed (CPU, one JPEG variant, EfficientNet-Lite0) with
+#: ~25% headroom: encode 148 / 367 / 1032 MB at 1 / 12 / 48 MP (~20 MB/MP); classify
+#: 729 / 783 / 1032 MB; analyze (classify + pixel metrics + dfd in one pass) 810 / 1042 /
+#: 2080 MB (~28 MB/MP). The bases keep ~700 MB for a classifier larger than Lite0.
+MEM_MB = {"encode": (500, 25), "classify": (1500, 10), "analyze": (1500, 36)}
 
 
 @functools.lru_cache(maxsize=64)
