@@ -37,7 +37,19 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from compute_floor import compute_floor, print_floor  # noqa: E402
 
 
-def _run(root: pathlib.Path, cores: int) -> tuple[float, float]:
+def make_project(root: pathlib.Path, config: dict) -> dict:
+    """A copy of the workflow in ``root`` (created, or empty) with ``config`` and a fresh cache
+    of its own; returns the config as written."""
+    root.mkdir(parents=True, exist_ok=True)
+    copy_workflow(root)
+    config = dict(config, cache_dir=str(root / "cache"))
+    (root / "config").mkdir(exist_ok=True)
+    (root / "config/config.yaml").write_text(yaml.safe_dump(config))
+    shutil.copytree(REPO / "config/datasets", root / "config/datasets")
+    return config
+
+
+def run_snakemake(root: pathlib.Path, cores: int) -> tuple[float, float]:
     """(wall seconds, CPU seconds of Snakemake and every job together) of one run."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
@@ -108,16 +120,10 @@ def main() -> int:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="codecsweep-bench-") as tmp:
         root = pathlib.Path(args.keep or tmp)
-        root.mkdir(parents=True, exist_ok=bool(not args.keep))
-        copy_workflow(root)
-        config = yaml.safe_load(pathlib.Path(args.config).read_text())
-        config["cache_dir"] = str(root / "cache")
-        (root / "config").mkdir(exist_ok=True)
-        (root / "config/config.yaml").write_text(yaml.safe_dump(config))
-        shutil.copytree(REPO / "config/datasets", root / "config/datasets")
+        config = make_project(root, yaml.safe_load(pathlib.Path(args.config).read_text()))
 
         start = time.time()
-        wall, cpu = _run(root, args.cores)
+        wall, cpu = run_snakemake(root, args.cores)
         variants = duckdb.execute(f"SELECT count(*) FROM read_parquet('{root}/results/variants/**/*.parquet')")
         variants = variants.fetchone()[0]
         images = duckdb.execute(f"SELECT count(*) FROM read_parquet('{root}/results/images/**/*.parquet')")
@@ -136,7 +142,7 @@ def main() -> int:
             print(f"cold run / floor: {wall:.1f} / {floor:.1f} = {wall / floor:.2f}")
 
         start = time.time()
-        print(f"no-op rerun: {_run(root, args.cores)[0]:.1f} s wall")
+        print(f"no-op rerun: {run_snakemake(root, args.cores)[0]:.1f} s wall")
 
         # One more photo: the coffee photo mirrored (another image, same size and content kind).
         Image.open(root / "data/default/coffee.png").transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(
@@ -145,7 +151,7 @@ def main() -> int:
         with open(root / "config/datasets/default.tsv", "a") as f:
             f.write("coffee_mirrored\tcoffee_mirrored.png\tn07920052\tthe espresso photo, mirrored\n")
         start = time.time()
-        added, cpu = _run(root, args.cores)
+        added, cpu = run_snakemake(root, args.cores)
         print(f"one image added: {added:.1f} s wall = {added / (wall / images):.2f} x its share of the cold run")
         _report("  that run", added, cpu, _jobs(root, start), args.cores, variants // images, timeline=True)
     return 0
