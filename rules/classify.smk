@@ -18,10 +18,10 @@ rule classify_originals:
         STUDY.out("logs/classify/{dataset}/original/shard-{shard}.log"),
     benchmark:
         STUDY.out("results/benchmarks/classify/{dataset}/original/shard-{shard}.tsv")
+    priority: shard_priority("classify")
     conda:
         "../envs/codecsweep.yaml"
     threads: 1
-    priority: shard_priority("classify")
     resources:
         mem_mb=shard_mem_mb("classify"),
         runtime=60,
@@ -51,10 +51,10 @@ rule analyze:
         STUDY.out("logs/analyze/{dataset}/{encoder}/shard-{shard}.log"),
     benchmark:
         STUDY.out("results/benchmarks/analyze/{dataset}/{encoder}/shard-{shard}.tsv")
+    priority: shard_priority("analyze")
     conda:
         "../envs/codecsweep.yaml"
     threads: 1
-    priority: shard_priority("analyze")
     resources:
         mem_mb=shard_mem_mb("analyze"),
         runtime=240,

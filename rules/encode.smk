@@ -12,10 +12,10 @@ rule encode:
         STUDY.out("logs/encode/{dataset}/{encoder}/shard-{shard}.log"),
     benchmark:
         STUDY.out("results/benchmarks/encode/{dataset}/{encoder}/shard-{shard}.tsv")
+    priority: shard_priority("encode")
     conda:
         "../envs/codecsweep.yaml"
     threads: 1
-    priority: shard_priority("encode")
     resources:
         mem_mb=shard_mem_mb("encode"),
         runtime=240,
