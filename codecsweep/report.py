@@ -307,6 +307,13 @@ def _round(x, decimals: int):
     return None if x is None or not np.isfinite(x) else round(float(x), decimals)
 
 
+def _estimate(name: str, values, decimals: int) -> dict:
+    """``name``: the full sample's value (``values[0]``), and ``name_lo`` / ``name_hi``: its 95%
+    bootstrap interval over the resamples (``values[1:]``), all rounded."""
+    lo, hi = stats.interval(values)
+    return {name: _round(values[0], decimals), f"{name}_lo": _round(lo, decimals), f"{name}_hi": _round(hi, decimals)}
+
+
 def _fmt(v, lo=None, hi=None, unit: str = "", pct: bool = False, sign: str = "") -> str:
     """'22.6× [13.6, 44]', '-35% [-50, -20]'; '—' for undefined."""
 
@@ -379,21 +386,15 @@ def _headline_criteria(samples: dict) -> pd.DataFrame:
             for name, res, where, n in crit:
                 if not res:
                     continue
-                lo, hi = stats.interval(res["cr_source"])
-                blo, bhi = stats.interval(res["bpp"])
                 rows.append(
                     {
                         "dataset": dataset,
                         "model": model,
                         "encoder": encoder,
                         "criterion": name,
-                        "cr_source": _round(res["cr_source"][0], 2),
-                        "cr_source_lo": _round(lo, 2),
-                        "cr_source_hi": _round(hi, 2),
+                        **_estimate("cr_source", res["cr_source"], 2),
                         "cr_raw": _round(res["cr_raw"][0], 2),
-                        "bpp": _round(res["bpp"][0], 4),
-                        "bpp_lo": _round(blo, 4),
-                        "bpp_hi": _round(bhi, 4),
+                        **_estimate("bpp", res["bpp"], 4),
                         "at": where,
                         "images": n,
                         "images_to_halve_interval": _round(stats.images_to_halve(res["cr_source"], n), 0),
@@ -431,8 +432,6 @@ def _rate_thresholds(samples: dict) -> pd.DataFrame:
             for measure, what, n in (("correct", "top-1 accuracy", s.annotated), ("agrees", "top-1 agreement", s.n)):
                 for drop in analysis.DROPS:
                     res = s.rate_at_drop(cols, measure, drop)
-                    lo, hi = stats.interval(res["bpp"])
-                    clo, chi = stats.interval(res["cr_source"])
                     rows.append(
                         {
                             "dataset": dataset,
@@ -443,12 +442,8 @@ def _rate_thresholds(samples: dict) -> pd.DataFrame:
                             "measure": what,
                             "drop_pt": 100 * drop,
                             "images": n,
-                            "bpp": _round(res["bpp"][0], 4),
-                            "bpp_lo": _round(lo, 4),
-                            "bpp_hi": _round(hi, 4),
-                            "cr_source": _round(res["cr_source"][0], 2),
-                            "cr_source_lo": _round(clo, 2),
-                            "cr_source_hi": _round(chi, 2),
+                            **_estimate("bpp", res["bpp"], 4),
+                            **_estimate("cr_source", res["cr_source"], 2),
                             "below_grid": bool(res["below_grid"][0]),
                         }
                     )
@@ -492,7 +487,6 @@ def _bd_rates(samples: dict) -> pd.DataFrame:
                     ("agrees", "top-1 agreement", s.n),
                 ):
                     saving = s.bd_rate(ref, test, measure)
-                    lo, hi = stats.interval(saving)
                     rows.append(
                         {
                             "dataset": dataset,
@@ -503,9 +497,7 @@ def _bd_rates(samples: dict) -> pd.DataFrame:
                             "vs": "jpeg",
                             "at_equal": what,
                             "images": n,
-                            "bitrate_change": _round(saving[0], 4),
-                            "bitrate_change_lo": _round(lo, 4),
-                            "bitrate_change_hi": _round(hi, 4),
+                            **_estimate("bitrate_change", saving, 4),
                         }
                     )
     return pd.DataFrame(
@@ -537,8 +529,7 @@ def _knee_fits(samples: dict) -> pd.DataFrame:
                 fit = s.knee_fit(cols, "agrees", x)
                 if fit is None:
                     continue
-                c_lo, c_hi = stats.interval(fit["c"])
-                k_lo, k_hi = stats.interval(fit["knee"])
+                c_lo, c_hi = stats.interval(fit["c"])  # unrounded: the support test reads c_lo
                 supported = len(cols) >= FIT_MIN_POINTS and s.n >= FIT_MIN_IMAGES and bool(c_lo > 0)
                 rows.append(
                     {
@@ -550,9 +541,7 @@ def _knee_fits(samples: dict) -> pd.DataFrame:
                         "c_lo": _round(c_lo, 4),
                         "c_hi": _round(c_hi, 4),
                         "plateau": _round(fit["a"][0], 4),
-                        "knee": _round(fit["knee"][0], 4),
-                        "knee_lo": _round(k_lo, 4),
-                        "knee_hi": _round(k_hi, 4),
+                        **_estimate("knee", fit["knee"], 4),
                         "r2": _round(fit["r2"][0], 3),
                         "points": len(cols),
                         "images": s.n,
