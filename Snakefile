@@ -1,11 +1,11 @@
 # codecsweep: lossy image compression vs pretrained CNN classification.
-# Stages (one .smk each): datasets -> sensitivity (jpeg_mo only) -> encode -> classify
+# Stages (one .smk each): datasets -> sensitivity (for encoders that need a map) -> encode -> classify
 # (originals; analyze = classify every variant with every model + measure it) -> report.
 from snakemake.utils import min_version, validate
 
-from codecsweep.config import check_inputs, load_study
-from codecsweep.datasets import DEFAULT_ROOT, manifest_path, manifests, write_if_changed
-from codecsweep.records import remove_damaged
+from codecsweep.storage.records import remove_damaged
+from codecsweep.study.config import check_inputs, load_study
+from codecsweep.study.datasets import DEFAULT_ROOT, manifest_path, manifests, write_if_changed
 
 min_version("9.0")
 

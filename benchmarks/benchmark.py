@@ -134,8 +134,8 @@ def _learned(photo, names: list[str], device: str) -> None:
 
     import torch
 
-    from codecsweep import learned, models
-    from codecsweep.codecs import get_encoder
+    from codecsweep import models
+    from codecsweep.codecs import get_encoder, learned
 
     os.environ[learned.DEVICE_ENV] = device
     for name in names:

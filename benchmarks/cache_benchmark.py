@@ -29,8 +29,8 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from codecsweep.cache import Cache, human_bytes  # noqa: E402
-from codecsweep.keys import make_key  # noqa: E402
+from codecsweep.core.keys import make_key  # noqa: E402
+from codecsweep.storage.cache import Cache, human_bytes  # noqa: E402
 
 ENTRIES_PER_VARIANT = 4
 BEFORE_COMMIT = "57cf807"  # the last commit with the loose-file store
@@ -76,7 +76,7 @@ LOOKUP = """
 import random, sys, time
 sys.path[:0] = [{repo!r}, {extra!r}]
 from {module} import Cache
-from codecsweep.keys import make_key
+from codecsweep.core.keys import make_key
 n, entries = 1000, {entries}
 ids = random.Random(1).sample(range(entries), 2 * n)
 kind = lambda i: "artifact" if i % 4 == 0 else "metric"

@@ -28,8 +28,8 @@ import time
 import numpy as np
 
 from codecsweep.codecs import get_encoder
-from codecsweep.images import load_source, prepare, to_source_geometry
 from codecsweep.metrics import DeepFeatureDistance, Reference, pixel_metrics
+from codecsweep.storage.images import load_source, prepare, to_source_geometry
 
 #: What Snakemake sets for a job of 1 thread: BLAS pools must not spin on the other core.
 ONE_THREAD = {
@@ -125,8 +125,8 @@ def print_floor(steps: dict[str, float], variants: int, cores: int, measured_wal
 def main() -> int:
     import yaml
 
-    from codecsweep.config import load_study
-    from codecsweep.project import REPO
+    from codecsweep.core.paths import REPO
+    from codecsweep.study.config import load_study
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default=str(REPO / "config/config.yaml"))

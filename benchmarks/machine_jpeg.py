@@ -6,7 +6,7 @@ Calibrates on the images of bucket 0 (the workflow's split rule), times the sens
 computation, encodes the held-out images with jpeg, jpeg_opt, jpeg444 and jpeg_mo at the
 study's JPEG qualities (RGB), classifies every variant, and prints per encoder the mean bpp,
 top-1 agreement with the original, mean true-class probability (of the original's top-1) and
-PSNR per quality, then the BD-rate of each against jpeg (codecsweep.analysis.bd_rate_saving)
+PSNR per quality, then the BD-rate of each against jpeg (codecsweep.report.sample.bd_rate_saving)
 at equal agreement, at equal true-class probability, and at equal PSNR.
 """
 
@@ -33,12 +33,13 @@ def main():
 
     import torch
 
-    from codecsweep import analysis, sensitivity
+    from codecsweep import sensitivity
     from codecsweep.codecs import get_encoder
-    from codecsweep.datasets import DEFAULT_SOURCES
-    from codecsweep.images import prepare
     from codecsweep.metrics import Reference, pixel_metrics
     from codecsweep.models import load_model, logits, preprocess, softmax
+    from codecsweep.report import sample as analysis
+    from codecsweep.storage.images import prepare
+    from codecsweep.study.datasets import DEFAULT_SOURCES
 
     torch.set_num_threads(args.threads)
     photos = {}

@@ -35,7 +35,7 @@ MODEL = "efficientnet_lite0"
 
 def _child(stage: str, work: str) -> None:
     """Run one stage function in this (fresh) process and print its peak RSS as JSON."""
-    from codecsweep import stages
+    from codecsweep import pipeline as stages
 
     w = pathlib.Path(work)
     images, variants, cache = w / "images.parquet", w / "variants.parquet", w / "cache"
@@ -95,18 +95,19 @@ def main() -> None:
     if args.child:
         return _child(*args.child) if args.child[0] != "baseline" else print(json.dumps({"peak_rss_mb": _base()}))
 
-    from codecsweep import records
-    from codecsweep.datasets import ingest
-    from codecsweep.images import Limits
+    from codecsweep.core import schemas
+    from codecsweep.storage import records
+    from codecsweep.storage.images import Limits
+    from codecsweep.study.datasets import ingest
 
-    print(f"baseline (python + codecsweep.stages imported): {_run_child('baseline', REPO)} MB peak RSS")
+    print(f"baseline (python + codecsweep.pipeline imported): {_run_child('baseline', REPO)} MB peak RSS")
     for mp in args.megapixels:
         with tempfile.TemporaryDirectory(prefix="codecsweep-mem-") as tmp:
             work = pathlib.Path(tmp)
             (work / "src").mkdir()
             w, h = _make_image(mp, work / "src/photo.jpg")
             spec = {"kind": "folder", "root": str(work / "src"), "shards": 1}
-            records.write(ingest("bench", spec, Limits()), records.IMAGES, work / "images.parquet")
+            records.write(ingest("bench", spec, Limits()), schemas.IMAGES, work / "images.parquet")
             for stage in args.stages:
                 peak = _run_child(stage, work)
                 print(
@@ -115,7 +116,7 @@ def main() -> None:
 
 
 def _base() -> int:
-    import codecsweep.stages  # noqa: F401
+    import codecsweep.pipeline  # noqa: F401
 
     return round(_peak_mb())
 

@@ -26,8 +26,8 @@ import time
 import duckdb
 import yaml
 
-from codecsweep.datasets import materialize_default
-from codecsweep.project import REPO
+from codecsweep.core.paths import REPO
+from codecsweep.study.datasets import materialize_default
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from study_benchmark import make_project, run_snakemake  # noqa: E402

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from codecsweep import records  # noqa: E402
+from codecsweep.core import schemas  # noqa: E402
 
 ENCODERS = {"jpeg": (0.08, 0.0), "jpeg2000": (0.05, 0.3), "hevc": (0.03, 0.6)}  # bpp at param 0, skill
 SCALES = (1.0, 0.5, 0.25, 0.125)
@@ -95,7 +95,7 @@ def synthetic_study(
             "cr_source": (source_bytes[:, None] / nbytes).ravel(),
             "status": np.full(n * m, "ok"),
         },
-        records.VARIANTS,
+        schemas.VARIANTS,
     )
     top5 = [[int(t), int(o), 1, 2, 3] for t, o in zip(top1.ravel(), np.repeat(original_top1, m))]
     predictions = _table(
@@ -110,7 +110,7 @@ def synthetic_study(
             "top1_agrees": agrees.ravel(),
             "status": np.full(n * m, "ok"),
         },
-        records.PREDICTIONS,
+        schemas.PREDICTIONS,
     )
     originals = _table(
         {
@@ -122,13 +122,13 @@ def synthetic_study(
             "top5": [[int(t), 1, 2, 3, 4] for t in original_top1],
             "status": np.full(n, "ok"),
         },
-        records.PREDICTIONS,
+        schemas.PREDICTIONS,
     )
     metrics = _table(
         keys
         | {"psnr": psnr.ravel(), "ssim": ssim.ravel(), "ms_ssim": ssim.ravel() ** 1.2, "dfd": (1 - ssim).ravel()}
         | {"status": np.full(n * m, "ok")},
-        records.METRICS,
+        schemas.METRICS,
     )
     imgs = _table(
         {
@@ -144,7 +144,7 @@ def synthetic_study(
             "shard": np.zeros(n, dtype=np.int32),
             "status": np.full(n, "ok"),
         },
-        records.IMAGES,
+        schemas.IMAGES,
     )
     files = {}
     for name, table in [

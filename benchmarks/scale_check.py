@@ -22,7 +22,7 @@ import time
 
 import yaml
 
-from codecsweep.project import copy_workflow
+from codecsweep.core.paths import copy_workflow
 
 
 def main() -> int:

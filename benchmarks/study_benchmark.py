@@ -30,8 +30,8 @@ import duckdb
 import yaml
 from PIL import Image
 
-from codecsweep.config import load_study
-from codecsweep.project import REPO, copy_workflow
+from codecsweep.core.paths import REPO, copy_workflow
+from codecsweep.study.config import load_study
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from compute_floor import compute_floor, print_floor  # noqa: E402

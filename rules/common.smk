@@ -3,10 +3,10 @@ import pathlib
 
 from snakemake.io import expand
 
-from codecsweep.config import ConfigError
-from codecsweep.config import priority
-from codecsweep.datasets import DEFAULT_ROOT, DEFAULT_SOURCES, manifest_path
+from codecsweep.codecs import encoder_class
 from codecsweep.models import get_spec
+from codecsweep.study.config import ConfigError, priority
+from codecsweep.study.datasets import DEFAULT_ROOT, DEFAULT_SOURCES, manifest_path
 
 DEFAULT_FILES = [f"{DEFAULT_ROOT}/{name}{pathlib.Path(rel).suffix}" for name, (_, rel) in DEFAULT_SOURCES.items()]
 
@@ -46,7 +46,7 @@ def all_shards(pattern):
     return lambda w: expand(pattern, dataset=w.dataset, shard=STUDY.shards(w.dataset))
 
 
-# jpeg_mo's sensitivity map (rules/sensitivity.smk): which classifier, checked at load.
+# The sensitivity map (rules/sensitivity.smk) an encoder may need: which classifier, checked at load.
 SENSITIVITY = config["sensitivity"]
 SENSITIVITY_MODEL = SENSITIVITY.get("model") or STUDY.models[0]
 try:
@@ -55,8 +55,13 @@ except KeyError as exc:
     raise ConfigError(f"sensitivity.model: {exc.args[0]}") from None
 
 
-def sensitivity_input(wildcards):
-    """The map jpeg_mo's encode job tunes its tables to (nothing for the other encoders)."""
-    if wildcards.encoder != "jpeg_mo":
-        return []
-    return STUDY.out(f"results/sensitivity/{wildcards.dataset}/{SENSITIVITY_MODEL}.json")
+#: What an encoder may be built with (its class's ``needs``): workflow product -> file, per dataset.
+ENCODER_INPUTS = {
+    "sensitivity_map": STUDY.out("results/sensitivity/{dataset}/" + SENSITIVITY_MODEL + ".json"),
+}
+
+
+def encoder_inputs(wildcards):
+    """The files the job's encoder is built with (``unpack``-ed: one named input per need)."""
+    needs = encoder_class(wildcards.encoder).needs
+    return {need: ENCODER_INPUTS[need].format(dataset=wildcards.dataset) for need in needs}

@@ -3,8 +3,8 @@
 
 rule encode:
     input:
+        unpack(encoder_inputs),  # what the encoder is built with (e.g. jpeg_mo: its sensitivity map)
         images=STUDY.out("results/images/{dataset}/shard-{shard}.parquet"),
-        sensitivity=sensitivity_input,  # jpeg_mo only: the map its tables come from
     output:
         variants=STUDY.out("results/variants/{dataset}/{encoder}/shard-{shard}.parquet"),
         stats=STUDY.out("results/runstats/encode/{dataset}/{encoder}/shard-{shard}.parquet"),

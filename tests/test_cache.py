@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from codecsweep.cache import Cache, CacheCorruptError, CacheLayoutError, CacheWriteError, sha256_bytes
-from codecsweep.keys import make_key
+from codecsweep.core.keys import make_key
+from codecsweep.storage.cache import Cache, CacheCorruptError, CacheLayoutError, CacheWriteError, sha256_bytes
 from tests.test_stages import encode, study  # noqa: F401  (a fixture, used by the migration test)
 
 
@@ -173,8 +173,8 @@ def test_two_writers_of_the_same_keys_either_copy_serves(tmp_path):
 
 WRITER = """
 import sys
-from codecsweep.cache import Cache
-from codecsweep.keys import make_key
+from codecsweep.storage.cache import Cache
+from codecsweep.core.keys import make_key
 cache = Cache(sys.argv[1], roll_bytes=int(sys.argv[2]))
 for i in range(int(sys.argv[3])):
     cache.put("metric", make_key("metric", i=i), b"%d" % i * 100)
@@ -263,7 +263,7 @@ def test_migrated_loose_cache_serves_instead_of_recomputing(study, tmp_path):  #
         write_loose(loose, kind, key, entry.data, entry.meta)
     bad = write_loose(loose, "metric", make_key("metric", x=1), b'{"psnr": 1}', {})
     (loose / "blobs" / bad[:2] / bad[2:]).write_bytes(b'{"psnr": 2}')
-    from codecsweep.__main__ import main
+    from codecsweep.cli import main
 
     with pytest.raises(CacheLayoutError, match="cache migrate --cache-dir"):  # never recomputed silently
         Cache(loose)
@@ -286,7 +286,7 @@ def _keys(cache):
 
 
 def test_cli_verify_exit_code_and_stats(tmp_path, capsys):
-    from codecsweep.__main__ import main
+    from codecsweep.cli import main
 
     with Cache(tmp_path) as cache:
         sha = cache.put("artifact", make_key("artifact", x=1), b"abc")

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from codecsweep import cli
-from codecsweep.stages import JobStats, _Progress
+from codecsweep.pipeline import JobStats, Progress
 from tests.workflow import tiny_photo
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -188,8 +188,8 @@ def test_human_bytes():
 
 
 def test_cache_stats_uses_the_configured_cache_elsewhere(tmp_path):
-    from codecsweep.cache import Cache
-    from codecsweep.keys import make_key
+    from codecsweep.core.keys import make_key
+    from codecsweep.storage.cache import Cache
 
     project = tmp_path / "project"
     (project / "config").mkdir(parents=True)
@@ -324,7 +324,7 @@ class Clock:
 def test_progress_lines_name_the_job_and_give_rate_and_eta(caplog):
     clock = Clock()
     stats = JobStats("measure", "photos", 3, encoder="jpeg")
-    progress = _Progress.for_job(stats, 100, "variants", clock=clock)
+    progress = Progress.for_job(stats, 100, "variants", clock=clock)
     with caplog.at_level(logging.INFO, logger="codecsweep"):
         clock.t += 10
         progress(10)  # within 30 s of the start: silent
@@ -341,9 +341,9 @@ def test_progress_lines_name_the_job_and_give_rate_and_eta(caplog):
 
 
 def test_progress_names_classify_jobs_with_model_and_encoder():
-    originals = _Progress.for_job(JobStats("classify", "d", 0, model="alexnet"), 5, "originals")
-    variants = _Progress.for_job(JobStats("classify", "d", 1, encoder="hevc", model="alexnet"), 5, "variants")
-    encode = _Progress.for_job(JobStats("encode", "d", 2, encoder="webp"), 5, "images")
+    originals = Progress.for_job(JobStats("classify", "d", 0, model="alexnet"), 5, "originals")
+    variants = Progress.for_job(JobStats("classify", "d", 1, encoder="hevc", model="alexnet"), 5, "variants")
+    encode = Progress.for_job(JobStats("encode", "d", 2, encoder="webp"), 5, "images")
     assert (originals.what, variants.what, encode.what) == (
         "classify d/shard 0/alexnet/original",
         "classify d/shard 1/alexnet/hevc",

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from codecsweep.codecs import ENCODERS, Jpeg2000, get_encoder
-from codecsweep.images import prepare
+from codecsweep.storage.images import prepare
 
 GRID = {  # low quality -> high quality
     "jpeg": ["5", "20", "50"],

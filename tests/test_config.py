@@ -7,7 +7,8 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from codecsweep.config import ConfigError, load_study
+from codecsweep.core import schemas
+from codecsweep.study.config import ConfigError, load_study
 from tests.conftest import REPO
 
 
@@ -76,20 +77,20 @@ def test_semantic_errors_name_the_key(config, tmp_path):
 
 
 def test_mem_mb_grows_with_the_shards_largest_image(config, tmp_path):
-    from codecsweep import records
-    from codecsweep.config import MEM_MB
+    from codecsweep.storage import records
+    from codecsweep.study.config import MEM_MB
 
     study = check(copy.deepcopy(config))
     base = {"dataset": "d", "status": "ok", "width": 4000, "height": 3000, "shard": 0}
     rows = [
-        records.new_row(records.IMAGES, **dict(base, image_id="a")),
-        records.new_row(records.IMAGES, **dict(base, image_id="b", width=8000, height=6000, shard=1)),
+        records.new_row(schemas.IMAGES, **dict(base, image_id="a")),
+        records.new_row(schemas.IMAGES, **dict(base, image_id="b", width=8000, height=6000, shard=1)),
         # rejected: not encoded
         records.new_row(
-            records.IMAGES, **dict(base, image_id="c", width=9000, height=9000, shard=1, status="rejected")
+            schemas.IMAGES, **dict(base, image_id="c", width=9000, height=9000, shard=1, status="rejected")
         ),
     ]
-    records.write(rows, records.IMAGES, tmp_path / "images.parquet")
+    records.write(rows, schemas.IMAGES, tmp_path / "images.parquet")
     b, per_mp = MEM_MB["analyze"]
     assert study.mem_mb("analyze", tmp_path / "images.parquet", "d", 0) == int(b + per_mp * 12)
     assert study.mem_mb("analyze", tmp_path / "images.parquet", "d", 1) == int(b + per_mp * 48)
@@ -100,7 +101,7 @@ def test_mem_mb_grows_with_the_shards_largest_image(config, tmp_path):
 
 
 def test_priority_runs_upstream_stages_then_larger_shards_first():
-    from codecsweep.config import priority
+    from codecsweep.study.config import priority
 
     # Every encode (and originals) job before any analyze job, however large its shard ...
     assert min(priority("encode", 0), priority("classify", 0)) > priority("analyze", 10**9)

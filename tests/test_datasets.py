@@ -6,9 +6,9 @@ import pathlib
 import pytest
 from PIL import Image
 
-from codecsweep.datasets import DatasetError, ingest, list_entries
-from codecsweep.images import Limits
-from codecsweep.models import imagenet_classes
+from codecsweep.core.labels import imagenet_classes
+from codecsweep.storage.images import Limits
+from codecsweep.study.datasets import DatasetError, ingest, list_entries
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 

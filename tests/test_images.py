@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from codecsweep.images import BadImage, Limits, load_source, shard_of, to_source_geometry
+from codecsweep.storage.images import BadImage, Limits, load_source, shard_of, to_source_geometry
 
 
 def save(path, im, fmt, **kw):

@@ -18,9 +18,9 @@ import tifffile
 import yaml
 from PIL import Image, ImageCms, PngImagePlugin
 
-from codecsweep.config import ConfigError, check_inputs, load_study
-from codecsweep.datasets import ingest, manifests, write_if_changed
-from codecsweep.images import Limits, load_source, path_text
+from codecsweep.storage.images import Limits, load_source, path_text
+from codecsweep.study.config import ConfigError, check_inputs, load_study
+from codecsweep.study.datasets import ingest, manifests, write_if_changed
 from tests.conftest import REPO
 
 HEIF_OK = "from HEIF"

@@ -2,8 +2,9 @@
 changed: every cache recomputes what depends on it. Update the pinned value on purpose and
 say so in the commit message ("caches recompute: ...")."""
 
-from codecsweep import keys, models
+from codecsweep import models
 from codecsweep.codecs import get_encoder
+from codecsweep.core import keys
 
 SOURCE, ARTIFACT, WEIGHTS = "ab" * 32, "cd" * 32, "ef" * 32
 

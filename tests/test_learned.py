@@ -9,11 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from codecsweep import learned
-from codecsweep.codecs import get_encoder
-from codecsweep.images import prepare
-from codecsweep.keys import artifact_key
+from codecsweep.codecs import get_encoder, learned
+from codecsweep.core.keys import artifact_key
 from codecsweep.models import MissingWeights
+from codecsweep.storage.images import prepare
 
 FACTORIZED = "cai_bmshj2018_factorized_mse"
 MEAN = "cai_mbt2018_mean_mse"
@@ -141,7 +140,7 @@ def test_missing_weights_name_the_file_the_folder_and_the_command(tmp_path, monk
 def test_key_changes_with_the_weights_and_the_device(tmp_path, monkeypatch):
     import shutil
 
-    from codecsweep.models import torch_cache_dir
+    from codecsweep.core.weights import torch_cache_dir
 
     enc = get_encoder(FACTORIZED)
     v1 = enc.version()
@@ -216,7 +215,7 @@ def test_the_learned_grid_runs_at_the_study_scales_and_colors():
     import yaml
     from snakemake.utils import validate
 
-    from codecsweep.config import load_study
+    from codecsweep.study.config import load_study
     from tests.conftest import REPO
 
     cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
@@ -231,7 +230,7 @@ def test_the_learned_grid_runs_at_the_study_scales_and_colors():
 
 
 def test_fetch_weights_keeps_present_files(capsys):
-    from codecsweep.__main__ import main
+    from codecsweep.cli import main
 
     assert main(["fetch-weights", FACTORIZED]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -136,7 +136,7 @@ def test_bands_and_cached_moments_do_not_change_values(photo, monkeypatch):
     a = np.asarray(photo.resize((300, 241)))
     b = noisy(a, 15)
     kept = metrics.pixel_metrics(metrics.Reference(a), b)
-    monkeypatch.setattr(metrics, "BAND_ROWS", 5)
+    monkeypatch.setattr(metrics.pixel, "BAND_ROWS", 5)
     recomputed = metrics.Reference(a, moments_budget=0)
     assert recomputed.moments is None
     for name, value in metrics.pixel_metrics(recomputed, b).items():

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from codecsweep import models
+from codecsweep.core.hashing import sha256_file
 
 
 def test_rank_and_rank_difference_by_hand():
@@ -90,7 +91,7 @@ def default_photos():
 
     from PIL import Image
 
-    from codecsweep.datasets import DEFAULT_SOURCES
+    from codecsweep.study.datasets import DEFAULT_SOURCES
 
     out = {}
     for image_id, (package, rel) in DEFAULT_SOURCES.items():
@@ -161,6 +162,6 @@ def test_torchvision_loading_path_with_stand_in_weights(tmp_path, monkeypatch, p
     torch.save(torchvision.models.squeezenet1_1(weights=None).state_dict(), path)
     models.load_model.cache_clear()
     model = models.load_model("squeezenet1_1", "cpu")
-    assert model.weights_sha256 == models.sha256_file(path)
+    assert model.weights_sha256 == sha256_file(path)
     out = models.logits(model, models.preprocess(spec, photo)[None])
     assert out.shape == (1, 1000) and np.isfinite(out).all()

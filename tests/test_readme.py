@@ -21,8 +21,8 @@ import pytest
 
 from codecsweep import cli
 from codecsweep.codecs import get_encoder
+from codecsweep.core.paths import copy_workflow
 from codecsweep.models import get_spec
-from codecsweep.project import copy_workflow
 from tests.test_report import fixture_files  # noqa: F401  (Parquet files in the contract's schemas)
 from tests.workflow import tiny_photo
 

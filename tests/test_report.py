@@ -11,8 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 from scipy.stats import spearmanr
 
-from codecsweep import analysis, records
+from codecsweep.core import schemas
 from codecsweep.report import build_report
+from codecsweep.report import sample as analysis
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -51,7 +52,7 @@ def write_fixture(d: pathlib.Path, only=None, null_ssim: bool = False) -> dict:
     ``null_ssim``: SSIM and MS-SSIM null everywhere (as for a 1x10000 strip)."""
     # The contract's schemas (codecsweep.records); rows and values are written here by hand.
     images = pa.Table.from_pylist(
-        schema=records.IMAGES,
+        schema=schemas.IMAGES,
         mapping=[
             {
                 "dataset": "d",
@@ -103,7 +104,7 @@ def write_fixture(d: pathlib.Path, only=None, null_ssim: bool = False) -> dict:
     originals = dict(ORIGINALS, C=(7, 50, 10000))
     every = [("d", v) for v in VARIANTS] + [("d2", v) for v in VARIANTS_C]
     variants = pa.Table.from_pylist(
-        schema=records.VARIANTS,
+        schema=schemas.VARIANTS,
         mapping=[
             {
                 "dataset": ds,
@@ -124,7 +125,7 @@ def write_fixture(d: pathlib.Path, only=None, null_ssim: bool = False) -> dict:
         ],
     )
     preds = pa.Table.from_pylist(
-        schema=records.PREDICTIONS,
+        schema=schemas.PREDICTIONS,
         mapping=[
             {
                 "dataset": "d2" if i == "C" else "d",
@@ -162,7 +163,7 @@ def write_fixture(d: pathlib.Path, only=None, null_ssim: bool = False) -> dict:
         ],
     )
     metrics = pa.Table.from_pylist(
-        schema=records.METRICS,
+        schema=schemas.METRICS,
         mapping=[
             {
                 "dataset": ds,
@@ -401,7 +402,7 @@ def test_degenerate_inputs(case, tmp_path):
 def test_views_sql_metric_info_is_metrics_metric_info():
     import duckdb
 
-    from codecsweep.metrics import METRIC_INFO
+    from codecsweep.core.metric_table import METRIC_INFO
 
     text = (REPO / "reports/sql/views.sql").read_text()
     start = text.index("CREATE OR REPLACE VIEW metric_info")
@@ -411,7 +412,7 @@ def test_views_sql_metric_info_is_metrics_metric_info():
 
 def test_unknown_encoder_is_just_another_codec(tmp_path):
     from benchmarks.report_benchmark import synthetic_study
-    from codecsweep import figures
+    from codecsweep.report import figures
 
     files = synthetic_study(tmp_path / "results", 4, encoders=("jpeg", "cai_mbt2018_mean_mse"))
     sql = sorted(str(p) for p in (REPO / "reports/sql").glob("*.sql"))

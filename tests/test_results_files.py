@@ -1,12 +1,13 @@
 """Damaged results files are recognised from their framing (a cheap check at workflow start)."""
 
-from codecsweep import records
+from codecsweep.core import schemas
+from codecsweep.storage import records
 
 
 def test_parquet_damage_is_recognised_and_removed(tmp_path):
-    row = records.new_row(records.RUNSTATS, stage="encode", dataset="d", shard=0, items=3)
+    row = records.new_row(schemas.RUNSTATS, stage="encode", dataset="d", shard=0, items=3)
     good, cut, empty, text = (tmp_path / f"r/{n}.parquet" for n in ("good", "cut", "empty", "text"))
-    records.write([row], records.RUNSTATS, good)
+    records.write([row], schemas.RUNSTATS, good)
     data = good.read_bytes()
     cut.write_bytes(data[: len(data) // 2])
     empty.write_bytes(b"")

@@ -15,8 +15,8 @@ from PIL import Image
 
 from codecsweep import sensitivity as S
 from codecsweep.codecs import get_encoder
-from codecsweep.keys import artifact_key, sensitivity_key
-from codecsweep.machine_jpeg import JpegMachine
+from codecsweep.codecs.machine import JpegMachine
+from codecsweep.core.keys import artifact_key, sensitivity_key
 
 ZIGZAG = [
     [0, 1, 5, 6, 14, 15, 27, 28],
@@ -321,8 +321,8 @@ def test_workflow_with_jpeg_mo(tmp_path):
     calibration set recomputes exactly jpeg_mo's variants."""
     import duckdb
 
-    from codecsweep.cache import Cache
     from codecsweep.models import weights_sha256
+    from codecsweep.storage.cache import Cache
     from tests.workflow import TINY_GRID, Project, computed
 
     grid = dict(TINY_GRID, encoders={"jpeg": [10, 50], "jpeg_mo": [10, 50]})

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from codecsweep.cache import Cache
+from codecsweep.storage.cache import Cache
 from tests.workflow import Project, computed
 
 pytestmark = pytest.mark.slurm

@@ -4,10 +4,11 @@ codec's refusal is recorded (no Snakemake here: fast, and the codec can be patch
 import pytest
 from PIL import Image
 
-from codecsweep import records
-from codecsweep.codecs import ENCODERS
-from codecsweep.images import Limits
-from codecsweep.stages import analyze_shard, classify_originals_shard, encode_shard
+from codecsweep.codecs import ENCODERS, get_encoder
+from codecsweep.core import schemas
+from codecsweep.pipeline import analyze_shard, classify_originals_shard, encode_shard
+from codecsweep.storage import records
+from codecsweep.storage.images import Limits
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def study(tmp_path, small_photo):
             "error": None,
         },
     ]
-    records.write(rows, records.IMAGES, tmp_path / "images.parquet")
+    records.write(rows, schemas.IMAGES, tmp_path / "images.parquet")
     return tmp_path
 
 
@@ -73,13 +74,13 @@ def test_codec_version_change_recomputes_exactly_its_artifacts(study, monkeypatc
     first = {e: encode(study, e, p) for e, p in (("jpeg", ["10", "50"]), ("hevc", ["35"]))}
     assert first["jpeg"].computed + first["jpeg"].failed == 8  # 2 images x 2 scales x 2 params
     assert encode(study, "jpeg", ["10", "50"]).computed == 0
-    real = type(ENCODERS["jpeg"]).version
-    monkeypatch.setattr(type(ENCODERS["jpeg"]), "version", lambda self: real(self) + " (patched)")
+    real = ENCODERS["jpeg"].version
+    monkeypatch.setattr(ENCODERS["jpeg"], "version", lambda self: real(self) + " (patched)")
     again = encode(study, "jpeg", ["10", "50"])
     assert again.computed == first["jpeg"].computed and again.served == 0
     assert encode(study, "hevc", ["35"]).computed == 0  # other codecs untouched
     rows = records.read(study / "v-jpeg.parquet")
-    assert {r["codec_version"] for r in rows} == {real(ENCODERS["jpeg"]) + " (patched)"}
+    assert {r["codec_version"] for r in rows} == {real(get_encoder("jpeg")) + " (patched)"}
 
 
 def test_codec_refusal_is_recorded_not_fatal(study):
@@ -90,7 +91,7 @@ def test_codec_refusal_is_recorded_not_fatal(study):
     strip = dict(rows[0], image_id="strip", source_sha256="c" * 64, source_path=str(study / "strip.png"))
     records.write(
         rows + [dict(strip, width=16400, height=2, label=None, label_wnid=None, label_name=None)],
-        records.IMAGES,
+        schemas.IMAGES,
         study / "images.parquet",
     )
     stats = encode(study, "webp", ["50"])
@@ -182,7 +183,7 @@ def test_dfd_from_the_classifying_pass_equals_its_definition(study):
     variants = {r["artifact_sha256"]: r for r in records.read(study / "v-jpeg.parquet")}
     source = Image.open(study / "a.png").convert("RGB")
     dfd = DeepFeatureDistance("efficientnet_lite0")
-    from codecsweep.cache import Cache
+    from codecsweep.storage.cache import Cache
 
     for row in rows:
         data = Cache(study / "cache").read_blob(row["artifact_sha256"])
@@ -218,7 +219,7 @@ def tiny_disk(tmp_path):
 
 
 def test_disk_full_fails_clearly_and_leaves_no_partial_entry(study, tiny_disk):
-    from codecsweep.cache import Cache, CacheWriteError
+    from codecsweep.storage.cache import Cache, CacheWriteError
 
     with pytest.raises(CacheWriteError, match="No space left on device"):
         encode_shard(
@@ -244,7 +245,7 @@ def test_a_crashing_job_writes_its_traceback_to_its_log(tmp_path):
     import sys
 
     log_file = tmp_path / "logs/job.log"
-    code = f"from codecsweep.stages import setup_logging; setup_logging({str(log_file)!r}); raise ValueError('boom')"
+    code = f"from codecsweep.pipeline import setup_logging; setup_logging({str(log_file)!r}); raise ValueError('boom')"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 1
     text = log_file.read_text()

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from codecsweep import analysis, stats
+from codecsweep.report import bootstrap as stats
+from codecsweep.report import sample as analysis
 
 
 def _obs(per_image: dict[str, list[tuple]]) -> tuple[pd.DataFrame, pd.DataFrame]:

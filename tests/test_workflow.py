@@ -11,7 +11,7 @@ import duckdb
 import pytest
 import yaml
 
-from codecsweep.cache import Cache
+from codecsweep.storage.cache import Cache
 from tests.workflow import Project, computed, served
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ import duckdb
 import yaml
 from PIL import Image
 
-from codecsweep.project import copy_workflow
+from codecsweep.core.paths import copy_workflow
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "--cores", "2"]
 
@@ -29,7 +29,7 @@ def tiny_photo(name: str) -> Image.Image:
     """A default photograph at 240 px wide: small enough to be quick, large enough for MS-SSIM."""
     import importlib.util
 
-    from codecsweep.datasets import DEFAULT_SOURCES
+    from codecsweep.study.datasets import DEFAULT_SOURCES
 
     package, rel = DEFAULT_SOURCES[name]
     im = Image.open(pathlib.Path(importlib.util.find_spec(package).origin).parent / rel).convert("RGB")

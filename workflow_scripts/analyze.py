@@ -3,7 +3,8 @@
 import sys
 
 sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sdm conda envs
-from codecsweep.stages import analyze_shard, setup_logging
+from codecsweep.codecs import encoder_class
+from codecsweep.pipeline import analyze_shard, setup_logging
 
 setup_logging(snakemake.log[0])
 models = snakemake.params.models
@@ -18,9 +19,10 @@ analyze_shard(
     dict(zip(models, snakemake.output.predictions)),
     snakemake.output.metrics,
     snakemake.output.stats,
-    dfd_model=snakemake.params.dfd_model,
-    lpips_net=snakemake.params.lpips_net,
+    metric_options=snakemake.params.metric_options,
     batch_size=snakemake.params.batch_size,
     threads=snakemake.threads,
     limits=snakemake.params.limits,
+    # to encode a damaged artifact again, the encoder is built as the encode job built it
+    encoder_inputs={need: snakemake.input[need] for need in encoder_class(snakemake.wildcards.encoder).needs},
 )

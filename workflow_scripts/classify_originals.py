@@ -3,7 +3,7 @@
 import sys
 
 sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sdm conda envs
-from codecsweep.stages import classify_originals_shard, setup_logging
+from codecsweep.pipeline import classify_originals_shard, setup_logging
 
 setup_logging(snakemake.log[0])
 classify_originals_shard(

@@ -3,14 +3,10 @@
 import sys
 
 sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sdm conda envs
-from codecsweep.stages import encode_shard, setup_logging
+from codecsweep.codecs import encoder_class
+from codecsweep.pipeline import encode_shard, setup_logging
 
 setup_logging(snakemake.log[0])
-if snakemake.input.get("sensitivity"):  # jpeg_mo: its tables (and settings) come from this map
-    from codecsweep.codecs import get_encoder
-    from codecsweep.sensitivity import read_map
-
-    get_encoder(snakemake.wildcards.encoder).use_map(read_map(snakemake.input.sensitivity))
 encode_shard(
     snakemake.input.images,
     snakemake.wildcards.dataset,
@@ -22,4 +18,6 @@ encode_shard(
     snakemake.output.variants,
     snakemake.output.stats,
     limits=snakemake.params.limits,
+    # what the encoder is built with (its ``needs``, e.g. jpeg_mo's sensitivity map)
+    encoder_inputs={need: snakemake.input[need] for need in encoder_class(snakemake.wildcards.encoder).needs},
 )

@@ -6,9 +6,10 @@ sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sd
 import csv
 import logging
 
-from codecsweep import records
-from codecsweep.datasets import ingest
-from codecsweep.stages import setup_logging
+from codecsweep.core import schemas
+from codecsweep.pipeline import setup_logging
+from codecsweep.storage import records
+from codecsweep.study.datasets import ingest
 
 setup_logging(snakemake.log[0])
 log = logging.getLogger("codecsweep")
@@ -29,4 +30,4 @@ if rejected:
         )
         log.error(message)
         raise SystemExit(message)
-records.write(rows, records.IMAGES, snakemake.output.images)
+records.write(rows, schemas.IMAGES, snakemake.output.images)

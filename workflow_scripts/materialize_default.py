@@ -3,8 +3,8 @@
 import sys
 
 sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sdm conda envs
-from codecsweep.datasets import materialize_default
-from codecsweep.stages import setup_logging
+from codecsweep.pipeline import setup_logging
+from codecsweep.study.datasets import materialize_default
 
 setup_logging(snakemake.log[0])
 written = materialize_default(snakemake.output[0].rsplit("/", 1)[0])

@@ -9,8 +9,8 @@ import sys
 
 def main(snakemake) -> None:
     sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sdm conda envs
+    from codecsweep.pipeline import setup_logging
     from codecsweep.report import build_report
-    from codecsweep.stages import setup_logging
 
     setup_logging(snakemake.log[0])
     build_report(

@@ -3,8 +3,8 @@
 import sys
 
 sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sdm conda envs
-from codecsweep.sensitivity import sensitivity_job, write_split
-from codecsweep.stages import setup_logging, use_torch
+from codecsweep.pipeline import setup_logging, use_torch
+from codecsweep.pipeline.sensitivity import sensitivity_job, write_split
 
 setup_logging(snakemake.log[0])
 if snakemake.rule == "calibration_split":

@@ -8,6 +8,16 @@ import math
 import numpy as np
 import pandas as pd
 
+from .bootstrap import (
+    bd_rate_many,
+    fit_log_knee_many,
+    interpolate_like,
+    interval,
+    means,
+    rate_at_drop,
+    resample_weights,
+)
+
 
 def fit_log_knee(x, acc, candidates: int = 400) -> dict | None:
     """Fit accuracy = a + c · min(0, ln(x / knee)) by least squares.
@@ -23,7 +33,6 @@ def fit_log_knee(x, acc, candidates: int = 400) -> dict | None:
     x, acc = x[ok], acc[ok]
     if len(x) < 3 or x.min() == x.max():
         return None
-    from .stats import fit_log_knee_many  # the same fit the bootstrap runs on every resample
 
     fit = {k: float(v[0]) for k, v in fit_log_knee_many(x[None, :], acc[None, :], candidates).items()}
     return {**fit, "points": int(len(x))}
@@ -81,8 +90,6 @@ class Sample:
     """
 
     def __init__(self, obs, originals, resamples: int | None = None):
-        from . import stats
-
         self.images = sorted(set(obs.image_id) | set(originals.image_id))
         n = len(self.images)
         settings = obs.groupby(KEYS, sort=False).param_index.min().reset_index()
@@ -99,13 +106,13 @@ class Sample:
             m = np.full(shape, np.nan)
             m[ii, jj] = obs[q].to_numpy(dtype=np.float64, na_value=np.nan)
             self.x[q] = m
-        self.w = stats.resample_weights(n, **({} if resamples is None else {"resamples": resamples}))
-        self.mean = {q: stats.means(self.w, m) for q, m in self.x.items()}
+        self.w = resample_weights(n, **({} if resamples is None else {"resamples": resamples}))
+        self.mean = {q: means(self.w, m) for q, m in self.x.items()}
         correct = np.full((n, 1), np.nan)
         correct[originals.image_id.map(row).to_numpy(), 0] = originals.correct.to_numpy(
             dtype=np.float64, na_value=np.nan
         )
-        self.original_accuracy = stats.means(self.w, correct)[:, 0]
+        self.original_accuracy = means(self.w, correct)[:, 0]
         self.n = n
         self.annotated = int(np.isfinite(correct).sum())
 
@@ -123,8 +130,6 @@ class Sample:
     def setting_intervals(self) -> pd.DataFrame:
         """*_lo / *_hi of every per-setting mean (Tables 4-6 and the curves)."""
 
-        from . import stats
-
         out = self.settings[KEYS].copy()
         names = {
             "rank_diff_mean": "rank_diff",
@@ -135,7 +140,7 @@ class Sample:
             "top1_accuracy": "correct",
         }
         for name, q in names.items():
-            lo, hi = stats.interval(self.mean[q])
+            lo, hi = interval(self.mean[q])
             out[f"{name}_lo"], out[f"{name}_hi"] = lo, hi
         return pd.DataFrame(out)
 
@@ -176,29 +181,25 @@ class Sample:
         (measure "correct", against the original's accuracy on the annotated images) or top-1
         agreement ("agrees", against 1) falls by more than ``drop``; per resample. ``cols``:
         one curve, ordered here by the sample's mean bpp."""
-        from . import stats
-
         order = cols[np.argsort(self.mean["bpp"][0, cols], kind="stable")]
         quality = self.mean[measure][:, order]
         ref = self.original_accuracy if measure == "correct" else np.ones(len(quality))
         # A resample without the images the measure needs (e.g. no annotated one) has no answer.
         defined = np.isfinite(quality).all(axis=1) & np.isfinite(ref)
-        log_bpp, j, t = stats.rate_at_drop(
+        log_bpp, j, t = rate_at_drop(
             np.log(self.mean["bpp"][:, order]), np.nan_to_num(quality, nan=0.0), np.nan_to_num(ref, nan=1.0), drop
         )
         log_bpp = np.where(defined, log_bpp, np.nan)
         ok = np.isfinite(log_bpp)
         return {
             "bpp": np.exp(log_bpp),
-            "cr_source": np.where(ok, stats.interpolate_like(self.mean["cr_source"][:, order], j, t), np.nan),
-            "cr_raw": np.where(ok, stats.interpolate_like(self.mean["cr_raw"][:, order], j, t), np.nan),
+            "cr_source": np.where(ok, interpolate_like(self.mean["cr_source"][:, order], j, t), np.nan),
+            "cr_raw": np.where(ok, interpolate_like(self.mean["cr_raw"][:, order], j, t), np.nan),
             "below_grid": (j == 0) & defined,
         }
 
     def bd_rate(self, ref_cols, test_cols, measure: str) -> np.ndarray:
         """BD-rate saving of ``test`` against ``ref`` at equal ``measure``, per resample."""
-        from . import stats
-
         bpp, q = self.mean["bpp"], self.mean[measure]
         out = np.full(len(bpp), np.nan)
         # A resample without the measure's images (e.g. no annotated one) has no answer.
@@ -206,14 +207,12 @@ class Sample:
         rows = np.flatnonzero(defined)
         if len(rows) and len(ref_cols) and len(test_cols):
             pick = np.ix_(rows, ref_cols), np.ix_(rows, test_cols)
-            out[rows] = stats.bd_rate_many(bpp[pick[0]], q[pick[0]], bpp[pick[1]], q[pick[1]])
+            out[rows] = bd_rate_many(bpp[pick[0]], q[pick[0]], bpp[pick[1]], q[pick[1]])
         return out
 
     def knee_fit(self, cols, measure: str = "agrees", x: str = "bpp") -> dict[str, np.ndarray] | None:
         """The knee fit (``fit_log_knee``) on every resample. x: "bpp", or "param" (the JPEG
         quality). None with < 3 points."""
-        from . import stats
-
         y = self.mean[measure][:, cols]
         if x == "bpp":
             xs = self.mean["bpp"][:, cols]
@@ -223,13 +222,11 @@ class Sample:
             return None
         if np.ptp(xs[0]) == 0:
             return None
-        return stats.fit_log_knee_many(xs, y)
+        return fit_log_knee_many(xs, y)
 
     def oracle(self, cols, criterion: str) -> dict[str, np.ndarray]:
         """The per-image oracle against the best fixed setting (reports/sql/55_oracle.sql, the
         same rules) per resample: oracle mean bpp, fixed mean bpp, saving."""
-        from . import stats
-
         bpp = self.x["bpp"][:, cols]
         kept = self.x["agrees"][:, cols] == 1 if criterion == "top-1 kept" else self.x["rank_diff"][:, cols] >= -1
         present = np.isfinite(bpp)
@@ -240,9 +237,9 @@ class Sample:
         )
         has = present.any(axis=1)
         choice = np.where(has, choice, np.nan)
-        oracle_bpp = stats.means(self.w, choice[:, None])[:, 0]
-        oracle_share = stats.means(self.w, np.where(has, any_kept, np.nan)[:, None])[:, 0]
-        share = stats.means(self.w, np.where(present, kept, np.nan))
+        oracle_bpp = means(self.w, choice[:, None])[:, 0]
+        oracle_share = means(self.w, np.where(has, any_kept, np.nan)[:, None])[:, 0]
+        share = means(self.w, np.where(present, kept, np.nan))
         fixed = self.mean["bpp"][:, cols]
         enough = share >= oracle_share[:, None] - 1e-9
         best_share = np.nanmax(np.where(np.isfinite(share), share, -np.inf), axis=1, keepdims=True)

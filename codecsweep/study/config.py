@@ -19,15 +19,31 @@ import pathlib
 import tempfile
 from dataclasses import dataclass
 
+import pyarrow.parquet as pq
 import yaml
 
-from .codecs import get_encoder
-from .images import Limits
-from .models import get_spec
+from ..codecs import encoder_class, get_encoder
+from ..core.paths import REPO
+from ..models import get_spec
+from ..storage.images import Limits
+from .datasets import DatasetError, list_entries
 
 
 class ConfigError(ValueError):
     pass
+
+
+SCHEMA = REPO / "config" / "schema.yaml"
+
+
+@functools.cache
+def _schema() -> dict:
+    return yaml.safe_load(SCHEMA.read_text())
+
+
+def default_of(key: str):
+    """The default of a top-level config key: the schema's (each default in one place)."""
+    return _schema()["properties"][key]["default"]
 
 
 #: stage -> (base MB, MB per megapixel of the shard's largest image), from the peak RSS that
@@ -41,8 +57,6 @@ MEM_MB = {"encode": (500, 25), "classify": (1500, 10), "analyze": (1500, 36)}
 @functools.lru_cache(maxsize=64)
 def _largest_pixels(images_path: str, mtime_ns: int) -> dict:
     """(dataset, shard) -> the largest width*height of its usable images."""
-    import pyarrow.parquet as pq
-
     t = pq.read_table(images_path, columns=["dataset", "shard", "status", "width", "height"]).to_pylist()
     out: dict = {}
     for r in t:
@@ -96,6 +110,12 @@ class Study:
         except OSError:
             pixels = 12_000_000
         return int(base + per_mp * pixels / 1e6)
+
+    @property
+    def holds_out(self) -> bool:
+        """An encoder of the study is tuned on calibration images (it needs a sensitivity map):
+        the report then rests on the held-out images only."""
+        return any("sensitivity_map" in encoder_class(e).needs for e in self.encoders)
 
     @property
     def variants_per_image(self) -> dict:
@@ -165,8 +185,8 @@ def load_study(config: dict) -> Study:
         colors=tuple(colors),
         grids=grids,
         encoders=tuple(config["encoders"]),
-        models=tuple(config.get("models") or ["efficientnet_lite0"]),
-        cache_dir=config.get("cache_dir", ".cache/codecsweep"),
+        models=tuple(config.get("models") or default_of("models")),
+        cache_dir=config.get("cache_dir") or default_of("cache_dir"),
         limits=Limits(**limits),
         run=config.get("run") or "",
     )
@@ -195,8 +215,6 @@ def check_inputs(study: Study, made_by_workflow=()) -> None:
     """What the machine must provide, checked at workflow load so that a run that cannot work
     stops before any job, naming the key: roots, sheets and ground truths exist (roots in
     ``made_by_workflow`` are produced by a rule), sheets parse, cache_dir is writable."""
-    from .datasets import DatasetError, list_entries
-
     for name, spec in study.datasets.items():
         key = f"datasets: {name!r}"
         for field in ("sheet", "ground_truth"):

@@ -22,22 +22,18 @@ import pathlib
 import re
 from concurrent.futures import Future, ProcessPoolExecutor
 
-import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from . import analysis, figures, records, stats
-from .metrics import METRIC_INFO
+from ..core.metric_table import METRIC_INFO
+from . import figures
+from . import sample as analysis
+from .bootstrap import RESAMPLES, SEED, images_to_halve, interval, means, resample_weights, spearman
+from .database import RATE_NOTE, VIEWS_SQL, connect, materialize, parse_sql
 
 log = logging.getLogger("codecsweep")
 #: Variants plotted in scatter figures at most (a reproducible sample beyond that).
 MAX_POINTS = 50_000
-#: The size every rate in the report counts (bpp, cr_raw, cr_source), in one place:
-#: ``bytes`` is the whole encoded file, container included.
-RATE = "bytes"
-RATE_NOTE = "the whole encoded file, container included (column `bytes`)"
-VIEWS_SQL = pathlib.Path(__file__).resolve().parent.parent / "reports" / "sql" / "views.sql"
 #: The Rennes study's headline (its rule, ratios against its source JPEG files).
 STUDY_HEADLINE = {"jpeg": 7, "jpeg2000": 16, "hevc": 40}
 #: Variants the correlation intervals resample at most (a fixed, even subset of the
@@ -57,88 +53,6 @@ NULL_REASONS = {
     "ssim": "SSIM is undefined for images smaller than its 11x11 window (e.g. a 1x10000 strip)",
     "ssim_y": "SSIM is undefined for images smaller than its 11x11 window (or the column was not computed)",
 }
-SCHEMAS = {"images": records.IMAGES, "variants": records.VARIANTS, "metrics": records.METRICS}
-
-
-def _sql_list(paths) -> str:
-    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
-
-
-def connect(files: dict[str, list], views_sql=VIEWS_SQL, strict: bool = True) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the views images, variants, predictions, metrics over
-    exactly the given files (originals and variant predictions together in predictions),
-    metric_info from ``metrics.METRIC_INFO``, and the derived views of ``views.sql``
-    (``strict=False``: a derived view the files cannot support is left out, for ad-hoc queries)."""
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
-    views = {
-        "images": files["images"],
-        "variants": files["variants"],
-        "predictions": list(files["originals"]) + list(files["predictions"]),
-        "metrics": files["metrics"],
-    }
-    # jpeg_mo's tables are tuned on calibration images (codecsweep.sensitivity): with a split
-    # given, the whole report rests on the held-out images only, every codec alike.
-    held_out = ""
-    if files.get("splits"):
-        con.execute(
-            "CREATE VIEW calibration_images AS SELECT dataset, image_id "
-            f"FROM read_parquet({_sql_list(files['splits'])}) WHERE calibration"
-        )
-        held_out = " WHERE NOT EXISTS (SELECT 1 FROM calibration_images c WHERE c.dataset = t.dataset AND c.image_id = t.image_id)"
-    for view, paths in views.items():
-        if not paths:  # an empty table with the contract's columns
-            con.register(f"_empty_{view}", SCHEMAS.get(view, records.PREDICTIONS).empty_table())
-            source = f"_empty_{view}"
-        else:
-            source = f"read_parquet({_sql_list(paths)}, union_by_name=true)"
-        select = "*"
-        if view == "variants" and RATE != "bytes":  # every rate column follows RATE
-            select = f"* REPLACE (bpp * {RATE} / bytes AS bpp, cr_raw * bytes / {RATE} AS cr_raw, "
-            select += f"cr_source * bytes / {RATE} AS cr_source)"
-        con.execute(f"CREATE VIEW {view} AS SELECT {select} FROM {source} t{held_out}")
-    info = pa.Table.from_pylist(
-        [
-            {"name": m.name, "label": m.label, "unit": m.unit, "higher_is_better": m.higher_is_better, "group": m.group}
-            for m in METRIC_INFO
-        ]
-    )
-    con.register("_metric_info", info)
-    con.execute("CREATE VIEW metric_info AS SELECT * FROM _metric_info")
-    text = pathlib.Path(views_sql).read_text()
-    derived = text[text.index("\n-- derived views\n") :]
-    if strict:
-        con.execute(derived)
-    else:
-        for statement in derived.split(";"):
-            try:
-                con.execute(statement)
-            except duckdb.Error:
-                pass
-    return con
-
-
-def _materialize(con, views) -> None:
-    """Compute views once: later queries (and files) read the stored result instead of
-    re-running the view's query each time."""
-    for view in views:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _stored_{view} AS FROM {view}")
-        con.execute(f"CREATE OR REPLACE VIEW {view} AS FROM _stored_{view}")
-
-
-def parse_sql(path: pathlib.Path) -> tuple[str, str, str]:
-    """(name, title, description) of a report query file; ``-- sql:`` lines are left out."""
-    title, notes = path.stem, []
-    for line in path.read_text().splitlines():
-        if not line.startswith("--"):
-            break
-        body = line[2:].strip()
-        if body.startswith("title:"):
-            title = body[6:].strip()
-        elif not body.startswith("sql:"):
-            notes.append(body)
-    name = path.stem.split("_", 1)[1] if path.stem[:2].isdigit() else path.stem
-    return name, title, " ".join(notes)
 
 
 def _warm_up() -> None:
@@ -310,7 +224,7 @@ def _round(x, decimals: int):
 def _estimate(name: str, values, decimals: int) -> dict:
     """``name``: the full sample's value (``values[0]``), and ``name_lo`` / ``name_hi``: its 95%
     bootstrap interval over the resamples (``values[1:]``), all rounded."""
-    lo, hi = stats.interval(values)
+    lo, hi = interval(values)
     return {name: _round(values[0], decimals), f"{name}_lo": _round(lo, decimals), f"{name}_hi": _round(hi, decimals)}
 
 
@@ -397,7 +311,7 @@ def _headline_criteria(samples: dict) -> pd.DataFrame:
                         **_estimate("bpp", res["bpp"], 4),
                         "at": where,
                         "images": n,
-                        "images_to_halve_interval": _round(stats.images_to_halve(res["cr_source"], n), 0),
+                        "images_to_halve_interval": _round(images_to_halve(res["cr_source"], n), 0),
                     }
                 )
     return pd.DataFrame(
@@ -529,7 +443,7 @@ def _knee_fits(samples: dict) -> pd.DataFrame:
                 fit = s.knee_fit(cols, "agrees", x)
                 if fit is None:
                     continue
-                c_lo, c_hi = stats.interval(fit["c"])  # unrounded: the support test reads c_lo
+                c_lo, c_hi = interval(fit["c"])  # unrounded: the support test reads c_lo
                 supported = len(cols) >= FIT_MIN_POINTS and s.n >= FIT_MIN_IMAGES and bool(c_lo > 0)
                 rows.append(
                     {
@@ -618,7 +532,7 @@ def _color_intervals(samples: dict) -> pd.DataFrame:
         for (color,), cols in s.groups(["color"]):
             row = {"dataset": ds, "model": m, "color": color}
             for name, q in (("rank_diff_mean", "rank_diff"), ("top1_agreement", "agrees")):
-                row[f"{name}_lo"], row[f"{name}_hi"] = stats.interval(s.pooled(cols, q))
+                row[f"{name}_lo"], row[f"{name}_hi"] = interval(s.pooled(cols, q))
             rows.append(row)
     return pd.DataFrame(
         rows,
@@ -640,13 +554,13 @@ def _study_rule_intervals(samples: dict, by: list[str]) -> pd.DataFrame:
         for key, cols in s.groups(by):
             res = s.study_rule(cols)
             row = {"dataset": ds, "model": m, **dict(zip(by, key))}
-            row["max_cr_source_lo"], row["max_cr_source_hi"] = stats.interval(res["cr_source"])
-            row["max_cr_raw_lo"], row["max_cr_raw_hi"] = stats.interval(res["cr_raw"])
+            row["max_cr_source_lo"], row["max_cr_source_hi"] = interval(res["cr_source"])
+            row["max_cr_raw_lo"], row["max_cr_raw_hi"] = interval(res["cr_raw"])
             if by != ["encoder"]:
                 robust = s.robust_rule(cols)
                 row["robust_cr_source"] = _round(robust["cr_source"][0], 2)
                 row["robust_cr_source_lo"], row["robust_cr_source_hi"] = (
-                    _round(v, 2) for v in stats.interval(robust["cr_source"])
+                    _round(v, 2) for v in interval(robust["cr_source"])
                 )
                 row["robust_param"] = None if robust["at"] is None else s.settings.param.iloc[robust["at"]]
             rows.append(row)
@@ -670,7 +584,7 @@ def _oracle_intervals(samples: dict) -> pd.DataFrame:
                 res = s.oracle(cols, criterion)
                 row = {"dataset": ds, "model": m, "criterion": criterion, "encoder": scope}
                 for k in ("oracle_bpp", "fixed_bpp", "saving"):
-                    row[f"{k}_lo"], row[f"{k}_hi"] = stats.interval(res[k])
+                    row[f"{k}_lo"], row[f"{k}_hi"] = interval(res[k])
                 rows.append(row)
     return pd.DataFrame(
         rows,
@@ -712,8 +626,8 @@ def _correlation_intervals(points: pd.DataFrame | None, samples: dict) -> pd.Dat
                     continue
                 row = {"dataset": ds, "model": m, "scope": scope, "metric": info.name}
                 for name, y in (("spearman_rank_diff", d.rank_diff), ("spearman_top1_agreement", d.top1_agrees)):
-                    rho = stats.spearman(d[info.name].to_numpy()[sub], y.to_numpy(dtype=float)[sub], image[sub], s.w)
-                    row[f"{name}_lo"], row[f"{name}_hi"] = stats.interval(rho)
+                    rho = spearman(d[info.name].to_numpy()[sub], y.to_numpy(dtype=float)[sub], image[sub], s.w)
+                    row[f"{name}_lo"], row[f"{name}_hi"] = interval(rho)
                 rows.append(row)
     return pd.DataFrame(rows, columns=columns)
 
@@ -729,22 +643,22 @@ def _invariance_intervals(con) -> pd.DataFrame:
         FROM thresholds GROUP BY ALL ORDER BY dataset, model, metric, image_id""").df()
     rows = []
     for (ds, m, metric), d in per_image.groupby(["dataset", "model", "metric"], sort=True):
-        w = stats.resample_weights(len(d))
+        w = resample_weights(len(d))
         v = {c: d[c].to_numpy(dtype=np.float64, na_value=np.nan)[:, None] for c in d.columns[4:]}
-        mean_t = stats.means(w, v["threshold"])[:, 0]
-        between = np.sqrt(np.maximum(stats.means(w, v["threshold"] ** 2)[:, 0] - mean_t**2, 0))
+        mean_t = means(w, v["threshold"])[:, 0]
+        between = np.sqrt(np.maximum(means(w, v["threshold"] ** 2)[:, 0] - mean_t**2, 0))
         with np.errstate(invalid="ignore", divide="ignore"):
             ratios = {
-                "encoder_ratio": stats.means(w, v["across_encoders"])[:, 0] / np.where(between > 0, between, np.nan),
-                "scale_ratio": stats.means(w, v["across_scales"])[:, 0] / np.where(between > 0, between, np.nan),
+                "encoder_ratio": means(w, v["across_encoders"])[:, 0] / np.where(between > 0, between, np.nan),
+                "scale_ratio": means(w, v["across_scales"])[:, 0] / np.where(between > 0, between, np.nan),
             }
         row = {"dataset": ds, "model": m, "metric": metric}
         for name, vals in [
-            ("mean_separation", stats.means(w, v["separation"])[:, 0]),
+            ("mean_separation", means(w, v["separation"])[:, 0]),
             ("between_images", between),
             *ratios.items(),
         ]:
-            row[f"{name}_lo"], row[f"{name}_hi"] = stats.interval(vals)
+            row[f"{name}_lo"], row[f"{name}_hi"] = interval(vals)
         rows.append(row)
     names = ["mean_separation", "between_images", "encoder_ratio", "scale_ratio"]
     return pd.DataFrame(
@@ -775,7 +689,7 @@ def _answer(r: Report, samples: dict) -> list[str]:
             f"## How hard can an image be compressed before {model} notices? ({dataset})",
             "",
             f"Compression ratio against the source files (`cr_source`, the study's definition) with 95% bootstrap "
-            f"intervals over images ({stats.RESAMPLES} resamples); {s.n} images, {s.annotated} of them annotated. "
+            f"intervals over images ({RESAMPLES} resamples); {s.n} images, {s.annotated} of them annotated. "
             "Criteria: *study rule* = the largest mean ratio whose mean rank loss is at most 1 (a maximum over a "
             "noisy grid); *robust rule* = the most compressed setting that passes together with every less "
             "compressed one; *accuracy / agreement −1 pt* = the rate at which top-1 accuracy against the labels "
@@ -987,7 +901,7 @@ def _provenance(con, samples: dict) -> list[str]:
                     lines.append(f"- `{n}` is null everywhere: {NULL_REASONS.get(n, 'it was not computed')}.")
     lines.append(f"- Rates: every bpp and compression ratio counts {RATE_NOTE}; bpp is over the original's pixels.")
     lines.append(
-        f"- Intervals: 95% percentile bootstrap over images ({stats.RESAMPLES} resamples, seed {stats.SEED}); "
+        f"- Intervals: 95% percentile bootstrap over images ({RESAMPLES} resamples, seed {SEED}); "
         "images are the unit of sampling. Rates at a threshold are interpolated on the resample's curve."
     )
     return lines
@@ -1020,7 +934,7 @@ def _build(r: Report, files: dict[str, list], sql_files, summary, index_html, re
     sql_files = sorted(map(pathlib.Path, sql_files))
     views = next((p for p in sql_files if p.name == "views.sql"), VIEWS_SQL)
     con = connect(files, views)
-    _materialize(con, ["observations", "originals"])
+    materialize(con, ["observations", "originals"])
     obs = con.execute(
         "SELECT * FROM observations ORDER BY dataset, model, image_id, encoder, scale DESC, color DESC, param"
     ).df()
@@ -1043,7 +957,7 @@ def _build(r: Report, files: dict[str, list], sql_files, summary, index_html, re
         name, title, notes = parse_sql(sql_path)
         text = sql_path.read_text()
         df = con.execute(text).df()
-        _materialize(con, re.findall(r"CREATE OR REPLACE VIEW (\w+)", text))
+        materialize(con, re.findall(r"CREATE OR REPLACE VIEW (\w+)", text))
         if name == "param_table":
             df = _add_intervals(
                 df,

@@ -18,7 +18,7 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .metrics import METRIC_INFO  # noqa: E402
+from ..core.metric_table import METRIC_INFO  # noqa: E402
 
 matplotlib.rcParams["svg.hashsalt"] = "codecsweep"  # fixed ids inside the SVG files
 

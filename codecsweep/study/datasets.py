@@ -27,10 +27,11 @@ import os
 import pathlib
 import shutil
 
-from . import records
-from .cache import sha256_file
-from .images import BadImage, Limits, load_source, path_text, shard_of
-from .models import imagenet_classes, wnid_index
+from ..core import schemas
+from ..core.hashing import sha256_file
+from ..core.labels import imagenet_classes, wnid_index
+from ..storage import records
+from ..storage.images import BadImage, Limits, load_source, path_text, shard_of
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +268,7 @@ def ingest(name: str, spec: dict, limits: Limits, shard: int | None = None) -> l
             continue
         path = e["path"]
         row = records.new_row(
-            records.IMAGES,
+            schemas.IMAGES,
             dataset=name,
             image_id=e["image_id"],
             source_path=path_text(path),

@@ -7,7 +7,7 @@ import pathlib
 import shutil
 
 #: The repository (the folder holding the Snakefile), for an editable install or a checkout.
-REPO = pathlib.Path(__file__).resolve().parent.parent
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 #: What a workflow needs besides its config and data: a copy of these runs like the repository.
 WORKFLOW_FILES = (

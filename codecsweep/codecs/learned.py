@@ -32,6 +32,7 @@ Choices:
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import logging
 import os
@@ -40,9 +41,13 @@ import struct
 from dataclasses import dataclass
 from functools import cache
 
+import numpy as np
 from PIL import Image
 
-from .codecs import Encoder, register
+from ..core.hashing import file_sha256
+from ..core.weights import missing_weights, torch_cache_dir
+from .base import Encoder
+from .registry import register
 
 log = logging.getLogger("codecsweep")
 
@@ -154,13 +159,6 @@ class Container:
         return cls(ARCHITECTURES[arch], METRICS[metric], quality, channels, w, h, tuple(pad), strings)
 
 
-def _file_sha256(path: pathlib.Path) -> str:
-    from .models import _file_sha256
-
-    st = path.stat()
-    return _file_sha256(str(path), st.st_size, st.st_mtime_ns)
-
-
 @cache
 def _load(architecture: str, metric: str, quality: int, device: str, entropy_coder: str, sha256: str):
     """The model for one quality level; ``sha256`` keys the cache (a new file loads anew)."""
@@ -180,8 +178,6 @@ def _load(architecture: str, metric: str, quality: int, device: str, entropy_cod
 
 
 def _weights_path(architecture: str, metric: str, quality: int) -> pathlib.Path:
-    from .models import torch_cache_dir
-
     return torch_cache_dir() / weights_file(architecture, metric, quality)
 
 
@@ -216,27 +212,18 @@ class LearnedEncoder(Encoder):
 
     def check_weights(self) -> dict[int, pathlib.Path]:
         """Every quality's weight file, or ``MissingWeights`` naming the missing ones."""
-        from .models import MissingWeights
-
         paths = self.weight_paths()
         missing = [p for p in paths.values() if not p.is_file()]
         if missing:
-            folder = missing[0].parent
-            raise MissingWeights(
-                f"{self.name}: weight file(s) {', '.join(p.name for p in missing)} not found in {folder} "
-                f"(set TORCH_HOME to a cache that has them, or run `python -m codecsweep fetch-weights {self.name}` "
-                f"on a connected machine and copy {folder} here)"
-            )
+            raise missing_weights(self.name, missing)
         return paths
 
     def weights_sha256(self) -> dict[int, str]:
-        return {q: _file_sha256(p) for q, p in self.check_weights().items()}
+        return {q: file_sha256(p) for q, p in self.check_weights().items()}
 
     def version(self) -> str:
         """compressai's version and the sha256 of every quality's weights (one digest of them
         all: the version is per encoder, and a changed file must change every key of it)."""
-        import hashlib
-
         import torch
 
         joined = ",".join(f"{q}:{s}" for q, s in sorted(self.weights_sha256().items()))
@@ -247,11 +234,10 @@ class LearnedEncoder(Encoder):
         s = self.settings
         if not 1 <= quality <= MAX_QUALITY[self.architecture]:
             raise ValueError(f"{self.name}: quality {quality} outside 1..{MAX_QUALITY[self.architecture]}")
-        sha = _file_sha256(self.check_weights()[quality])
+        sha = file_sha256(self.check_weights()[quality])
         return _load(s["architecture"], s["metric"], quality, s["device"], s["entropy_coder"], sha)
 
     def write(self, image, param):
-        import numpy as np
         import torch
         import torch.nn.functional as F
         from compressai.ops import compute_padding
@@ -280,7 +266,6 @@ class LearnedEncoder(Encoder):
         ).to_bytes()
 
     def decode(self, data):
-        import numpy as np
         import torch
 
         c = Container.from_bytes(data)

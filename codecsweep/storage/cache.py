@@ -30,7 +30,6 @@ power cut might truncate is caught by the checks on read.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import mmap
 import os
@@ -44,32 +43,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core.hashing import sha256_bytes
+
 RECORD_MAGIC = b"CSR1"
 INDEX_MAGIC = b"CSIX1\n"
 SHA_KIND = "sha256"  # the kind of the index rows that find a record by its data's sha256
 LOC = np.dtype([("pack", "<u4"), ("offset", "<u8"), ("length", "<u4"), ("kind", "<u2")])
 NO_INDEX = "no index yet"
 GRACE_S = 3600  # gc leaves packs and temp files younger than this alone: jobs may be using them
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError  # unreachable
 
 
 class CacheWriteError(RuntimeError):

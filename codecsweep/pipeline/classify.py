@@ -1,0 +1,176 @@
+"""Classifying: one classifier of a job (``Classifier``), its prediction rows, and the
+classify stage of the originals (every model, one job per shard)."""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+
+import numpy as np
+
+from ..core import schemas
+from ..core.keys import prediction_key
+from ..models import (
+    forward,
+    get_spec,
+    load_model,
+    preprocess,
+    preprocess_id,
+    rank_difference,
+    rank_of,
+    softmax,
+    top_k,
+    weights_sha256,
+)
+from ..storage import records
+from ..storage.cache import Cache
+from ..storage.images import Limits, load_source
+from .jobs import JobStats, shard_images, use_torch
+
+log = logging.getLogger("codecsweep")
+
+
+class Classifier:
+    """One classifier of a job: its prediction key recipe now, the network only once something
+    must be computed (a job the cache serves entirely never imports torch). ``taps``: its
+    forward passes also return the stage features (for a metric group with ``tap_model``)."""
+
+    def __init__(self, name: str, batch_size: dict | int, threads: int, taps: bool = False):
+        self.name, self.spec = name, get_spec(name)
+        self.weights, self.preprocessing = weights_sha256(name), preprocess_id(self.spec)
+        self.batch_size, self.threads, self.want_taps = batch_size, threads, taps
+        self._model = None
+
+    def key(self, input_sha256: str, is_original: bool) -> str:
+        return prediction_key(input_sha256, self.name, self.weights, self.preprocessing, is_original)
+
+    @property
+    def model(self):
+        if self._model is None:
+            use_torch(self.threads)
+            self._model = load_model(self.name)
+            size = self.batch_size
+            self.batch = size if isinstance(size, int) else size.get(self._model.device.split(":")[0], size["cpu"])
+            log.info("%s on %s, batches of %d, %d thread(s)", self.name, self._model.device, self.batch, self.threads)
+        return self._model
+
+    def loaded_batch(self) -> int:
+        """The batch size of the device the model runs on (loads the model)."""
+        self.model  # noqa: B018
+        return self.batch
+
+    def preprocess(self, image):
+        return preprocess(self.spec, image)
+
+    def run(self, xs: list):
+        """(logits, per-stage features or None) of ``xs``, always as a batch of exactly
+        ``self.batch`` (zero-padded).
+
+        A convolution library picks its kernels by batch shape, so the same image gives logits
+        that differ in the 7th digit between a batch of 3 and one of 32; with one fixed shape an
+        image's result does not depend on which images share its batch (checked bit for bit),
+        so a run resumed after a kill, or one that finds half its work in the cache, writes the
+        same Parquet as an uninterrupted one. The cost: at most one padded batch per job.
+        """
+        model = self.model
+        out_logits, out_taps = [], []
+        for start in range(0, len(xs), self.batch):
+            chunk = np.stack(xs[start : start + self.batch])
+            n = len(chunk)
+            if n < self.batch:
+                chunk = np.concatenate([chunk, np.zeros((self.batch - n, *chunk.shape[1:]), chunk.dtype)])
+            logits, taps = forward(model, chunk, with_taps=self.want_taps)
+            out_logits.extend(logits[:n])
+            if taps is not None:
+                out_taps.extend([[t[i : i + 1] for t in taps] for i in range(n)])
+        return out_logits, (out_taps if self.want_taps else None)
+
+
+def prediction_row(base: dict, scores, true_class: int | None, original_rank: int | None) -> dict:
+    """A predictions row: the true class's rank and probability, top-1 and top-5 (and the rank
+    difference against the original's rank, for a variant)."""
+    top5 = top_k(scores, 5)
+    probs = softmax(scores)
+    if true_class is None:  # pseudo label of an original: its own top-1
+        true_class = top5[0]
+    rank = rank_of(scores, true_class)
+    row = dict(
+        base,
+        true_class=true_class,
+        true_rank=rank,
+        true_prob=float(probs[true_class]),
+        top1=top5[0],
+        top1_prob=float(probs[top5[0]]),
+        top5=top5,
+        status="ok",
+        error=None,
+    )
+    if original_rank is not None:
+        row.update(original_rank=original_rank, rank_diff=rank_difference(original_rank, rank))
+    return row
+
+
+def put_scores(cache: Cache, key: str, scores, model: str) -> None:
+    cache.put("prediction", key, np.asarray(scores, dtype="<f4").tobytes(), {"model": model})
+
+
+def classify_originals_shard(
+    images_path,
+    dataset: str,
+    shard: int,
+    models: list[str],
+    cache_dir,
+    outs: dict,
+    stats_out,
+    batch_size: dict | int = 4,
+    threads: int = 1,
+    limits: Limits = Limits(),
+) -> list[JobStats]:
+    """Predictions of every model for the originals of a shard (one job for all models)."""
+    cache = Cache(cache_dir)
+    images = shard_images(images_path, shard)
+    all_stats, sources = [], {}
+    for name in models:
+        net, stats = Classifier(name, batch_size, threads), JobStats("classify", dataset, shard, model=name)
+        keys = [net.key(img["source_sha256"], True) for img in images]
+        scores = {}
+        for img, key in zip(images, keys):
+            entry = stats.lookup(cache, "prediction", key)
+            if entry is not None:
+                scores[img["image_id"]] = np.frombuffer(entry.data, dtype="<f4")
+                stats.served += 1
+        missing = [(img, key) for img, key in zip(images, keys) if img["image_id"] not in scores]
+        errors, ready = {}, []
+        for img, key in missing:
+            try:
+                if img["image_id"] not in sources:
+                    sources[img["image_id"]] = load_source(pathlib.Path(img["source_path"]), limits)[0]
+                ready.append((img, key, net.preprocess(sources[img["image_id"]])))
+            except Exception as exc:  # a source unreadable since ingest: recorded, not fatal
+                errors[img["image_id"]] = f"{type(exc).__name__}: {exc}"
+                stats.failed += 1
+        if ready:
+            logits, _ = net.run([x for _, _, x in ready])
+            for (img, key, _), s in zip(ready, logits):
+                put_scores(cache, key, s, name)
+                scores[img["image_id"]] = s
+                stats.computed += 1
+        rows = []
+        for img in images:
+            base = records.new_row(
+                schemas.PREDICTIONS,
+                dataset=dataset,
+                image_id=img["image_id"],
+                model=name,
+                label_source=img["label_source"],
+            )
+            if img["image_id"] in scores:
+                rows.append(prediction_row(base, scores[img["image_id"]], img["label"], None))
+            else:
+                rows.append(dict(base, status="error", error=errors[img["image_id"]]))
+        stats.items = len(rows)
+        cache.close()  # seal the job's pack before its outputs exist
+        records.write(rows, schemas.PREDICTIONS, outs[name])
+        all_stats.append(stats)
+    JobStats.finish_all(all_stats, cache, stats_out)
+    return all_stats

@@ -1,0 +1,1 @@
+"""Storage: source images (load and normalize), the Parquet records, the packed cache."""
