@@ -29,8 +29,9 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
+from codecsweep.core.hashing import human_bytes  # noqa: E402
 from codecsweep.core.keys import make_key  # noqa: E402
-from codecsweep.storage.cache import Cache, human_bytes  # noqa: E402
+from codecsweep.storage.cache import Cache  # noqa: E402
 
 ENTRIES_PER_VARIANT = 4
 BEFORE_COMMIT = "57cf807"  # the last commit with the loose-file store
@@ -90,7 +91,7 @@ print(first * 1000, (time.perf_counter() - t) / n * 1000)
 """
 
 
-def lookups(root, entries: int, module: str = "codecsweep.cache", extra: str = "") -> tuple[float, float]:
+def lookups(root, entries: int, module: str = "codecsweep.storage.cache", extra: str = "") -> tuple[float, float]:
     """ms per lookup in a fresh process: its first 1,000 (loading indexes included), then 1,000 more."""
     repo = str(pathlib.Path(__file__).resolve().parent.parent)
     code = LOOKUP.format(repo=repo, extra=extra, module=module, entries=entries, root=str(root))
@@ -126,7 +127,8 @@ def packed(entries: int, jobs: int, base: pathlib.Path) -> None:
     first, warm = lookups(root, entries)
     print(f"lookup, {jobs} pack indexes: first 1,000 {first:.3f} ms each (index load included), warm {warm:.3f} ms")
     stats, t = timed(lambda: Cache(root).stats())
-    print(f"stats: {t:.2f} s ({stats['pack_size']} in {stats['packs']} packs, index {stats['index_size']})")
+    pack_h, index_h = human_bytes(stats["pack_bytes"]), human_bytes(stats["index_bytes"])
+    print(f"stats: {t:.2f} s ({pack_h} in {stats['packs']} packs, index {index_h})")
     problems, t = timed(lambda: Cache(root).verify())
     print(f"verify: {t:.2f} s ({len(problems)} problems)")
     age(root)

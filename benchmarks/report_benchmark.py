@@ -164,7 +164,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, nargs="+", default=[6, 1000])
     ap.add_argument("--keep", type=pathlib.Path, help="write the reports here instead of a temporary folder")
     args = ap.parse_args()
-    from codecsweep.report import build_report
+    from codecsweep.report.build import build_report
 
     sql = sorted(str(p) for p in (REPO / "reports/sql").glob("*.sql"))
     for n in args.images:

@@ -239,7 +239,7 @@ def _list_cmd(args) -> int:
 
 # -- sql -----------------------------------------------------------------------------------
 
-#: The project's views (as reports/sql/views.sql and report.connect define them): view -> files under results/.
+#: The project's views (as reports/sql/views.sql and report.database.connect define them): view -> files under results/.
 VIEWS = {
     "images": "images/**/*.parquet",
     "variants": "variants/**/*.parquet",
@@ -249,7 +249,7 @@ VIEWS = {
 
 
 def connect_results(results: pathlib.Path):
-    """An in-memory DuckDB with the report's views (``report.connect``: images, variants,
+    """An in-memory DuckDB with the report's views (``report.database.connect``: images, variants,
     predictions, metrics, metric_info and the derived views of reports/sql/views.sql) over
     every Parquet file under ``results``."""
     if not results.is_dir():

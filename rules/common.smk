@@ -57,7 +57,7 @@ except KeyError as exc:
 
 #: What an encoder may be built with (its class's ``needs``): workflow product -> file, per dataset.
 ENCODER_INPUTS = {
-    "sensitivity_map": STUDY.out("results/sensitivity/{dataset}/" + SENSITIVITY_MODEL + ".json"),
+    "sensitivity_map": STUDY.out(f"results/sensitivity/{{dataset}}/{SENSITIVITY_MODEL}.json"),
 }
 
 

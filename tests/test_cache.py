@@ -239,6 +239,34 @@ def test_gc_keeps_young_packs_and_merges_indexes(tmp_path):
     assert len(reader._load()) == 2 and len(reader._load()[1].packs) == 1  # merged + one recent pack
 
 
+def test_repair_and_gc_without_grace_remove_a_killed_writers_young_temp_file(tmp_path):
+    """gc leaves temp files younger than ``grace_s`` alone (a job may be writing them);
+    ``verify --repair`` is run when no job uses the cache, so it removes them at any age."""
+    with Cache(tmp_path) as cache:
+        sha = cache.put("artifact", make_key("artifact", x=1), b"some bytes")
+        cache.put("artifact", make_key("artifact", x=2), b"other bytes")
+
+    def killed_writer(name):  # the pack a writer killed a minute ago left in tmp/
+        path = tmp_path / "tmp" / f"{name}.pack"
+        path.write_bytes(b"CSR1" + b"\0" * 60)
+        t = time.time() - 60
+        os.utime(path, (t, t))
+        return path
+
+    killed_writer("0000000000000001-aaaaaaaaaaaa")
+    result = Cache(tmp_path).gc()  # default grace (an hour): a running job's pack, kept
+    assert "removed_partial_writes" not in result and len(files(tmp_path, "tmp")) == 1
+    assert Cache(tmp_path).gc(grace_s=0)["removed_partial_writes"] == 1 and files(tmp_path, "tmp") == []
+    killed_writer("0000000000000002-bbbbbbbbbbbb")
+    path, offset, _ = Cache(tmp_path).locate(sha)
+    flip(path, offset)
+    assert Cache(tmp_path).verify(repair=True)  # the corrupt record: a problem, repaired
+    assert files(tmp_path, "tmp") == [] and Cache(tmp_path).verify() == []
+    reader = Cache(tmp_path)
+    assert reader.get("artifact", make_key("artifact", x=1)) is None
+    assert reader.get("artifact", make_key("artifact", x=2)).data == b"other bytes"
+
+
 def write_loose(root, kind, key, data, meta):
     """An entry of the layout before packs: blobs/ab/cdef... + index/<kind>/ab/<key>.json."""
     sha = sha256_bytes(data)

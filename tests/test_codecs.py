@@ -4,33 +4,41 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from codecsweep.codecs import ENCODERS, Jpeg2000, get_encoder
+from codecsweep.codecs import ENCODERS, PillowEncoder, encoder_class
+from codecsweep.codecs import get_encoder as shared_encoder
+from codecsweep.codecs.classic import Jpeg2000
+from codecsweep.codecs.ijg import CHANNELS, map_sha256
 from codecsweep.storage.images import prepare
 
-GRID = {  # low quality -> high quality
+#: Three parameters per encoder, low quality -> high quality. An encoder that is one Pillow
+#: ``save(quality=…)`` call (``PillowEncoder``) needs no entry: PILLOW_QUALITIES.
+GRID = {
     "jpeg": ["5", "20", "50"],
     "jpeg2000": ["200", "50", "10"],
     "hevc": ["45", "38", "30"],
-    "webp": ["5", "30", "80"],
-    "avif": ["5", "30", "80"],
-    "jpegxl": ["5", "30", "80"],
-    "jpeg_opt": ["5", "20", "50"],
-    "jpeg444": ["5", "20", "50"],
     "jpeg_mo": ["10", "20", "50"],
 }
+PILLOW_QUALITIES = ["5", "30", "80"]
 CLASSIC = sorted(n for n in ENCODERS if not n.startswith("cai_"))  # learned codecs: tests/test_learned.py
+FLAT_MAP = {c: [[1.0] * 8] * 8 for c in CHANNELS}
 
 
-@pytest.fixture(autouse=True)
-def jpeg_mo_map():
-    """jpeg_mo encodes only with a sensitivity map (the workflow passes one): a flat one here."""
-    from codecsweep import sensitivity
+def get_encoder(name):
+    """The encoder, built with what it needs (jpeg_mo: a flat sensitivity map; the workflow passes a real one)."""
+    if "sensitivity_map" in encoder_class(name).needs:
+        return shared_encoder(
+            name, sensitivity_map={"key": "flat", "sensitivity": FLAT_MAP, "map_sha256": map_sha256(FLAT_MAP)}
+        )
+    return shared_encoder(name)
 
-    enc, flat = get_encoder("jpeg_mo"), {c: [[1.0] * 8] * 8 for c in sensitivity.CHANNELS}
-    saved = enc.map
-    enc.use_map({"key": "flat", "sensitivity": flat, "map_sha256": sensitivity.map_sha256(flat)})
-    yield
-    enc.use_map(saved) if saved else setattr(enc, "map", None)
+
+def params_of(name: str) -> list[str]:
+    if name in GRID:
+        return GRID[name]
+    assert issubclass(encoder_class(name), PillowEncoder) and encoder_class(name).param_option == "quality", (
+        f"{name}: add its low-to-high quality parameters to GRID"
+    )
+    return PILLOW_QUALITIES
 
 
 @pytest.mark.parametrize("name", CLASSIC)
@@ -39,7 +47,7 @@ def test_round_trip_and_size_falls_with_quality(name, color, small_photo):
     enc = get_encoder(name)
     im = prepare(small_photo, 1, color)
     sizes = []
-    for param in GRID[name]:
+    for param in params_of(name):
         data = enc.encode(im, param)
         assert data == enc.encode(im, param), "encoding must be deterministic"
         out = enc.decode(data)
@@ -125,7 +133,7 @@ def _image_with_metadata(im):
 def test_variants_carry_no_source_metadata(name, color, small_photo):
     """Same bytes with and without ICC/Exif/XMP/comment on the source; none of it in the file."""
     enc = get_encoder(name)
-    param = GRID[name][1]
+    param = params_of(name)[1]
     clean = prepare(small_photo, 1, color)
     tagged = _image_with_metadata(clean)
     data = enc.encode(tagged, param)
@@ -161,5 +169,5 @@ def test_payload_bytes_count_the_codec_data_only(small_photo):
     webp = get_encoder("webp").encode(small_photo, "30")
     assert get_encoder("webp").payload_bytes(webp) == len(webp) - 20  # RIFF(12) + chunk header(8), even size
     for name in ("jpeg", "hevc", "jpeg2000", "webp", "avif"):
-        data = get_encoder(name).encode(small_photo, GRID[name][0])
+        data = get_encoder(name).encode(small_photo, params_of(name)[0])
         assert 0 < get_encoder(name).payload_bytes(data) < len(data)

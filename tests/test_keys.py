@@ -5,17 +5,23 @@ say so in the commit message ("caches recompute: ...")."""
 from codecsweep import models
 from codecsweep.codecs import get_encoder
 from codecsweep.core import keys
+from codecsweep.metrics.groups import PixelGroup
 
 SOURCE, ARTIFACT, WEIGHTS = "ab" * 32, "cd" * 32, "ef" * 32
 
 
+def artifact_key(encoder: str, *args) -> str:
+    """The key the encode stage uses: the encoder's own settings and the downscale filter."""
+    return get_encoder(encoder).artifact_key(*args)
+
+
 def test_artifact_keys_are_pinned():
     assert (
-        keys.artifact_key(SOURCE, "jpeg", "libjpeg-turbo 3.1.0 (Pillow 13.0.0)", 0.5, "gray", "20")
+        artifact_key("jpeg", SOURCE, "libjpeg-turbo 3.1.0 (Pillow 13.0.0)", 0.5, "gray", "20")
         == "0c3c949edb3bf5da38ec13b9b0c13c7c250fece4ee6882a7f22d84a2a4090fe5"
     )
     assert (
-        keys.artifact_key(SOURCE, "hevc", "x265 (libheif)", 1.0, "rgb", "35")
+        artifact_key("hevc", SOURCE, "x265 (libheif)", 1.0, "rgb", "35")
         == "2a5c9a6eb600e0d0987841ac375f8d1845c040e7c0ff0cb3a45ecd71911e9234"
     )
 
@@ -29,32 +35,46 @@ def test_prediction_key_and_preprocessing_id_are_pinned():
     )
 
 
+def test_artifact_key_recipe_takes_plain_values():
+    """The recipe itself knows no registry: settings and the filter's name are arguments."""
+    settings = {"subsampling": "4:2:0", "optimize": False, "progressive": False}
+    assert get_encoder("jpeg").settings == settings
+    plain = keys.artifact_key(
+        SOURCE, "jpeg", "libjpeg-turbo 3.1.0 (Pillow 13.0.0)", settings, "lanczos", 0.5, "gray", "20"
+    )
+    assert plain == "0c3c949edb3bf5da38ec13b9b0c13c7c250fece4ee6882a7f22d84a2a4090fe5"
+    assert keys.artifact_key(SOURCE, "jpeg", "v", settings, "bicubic", 0.5, "gray", "20") != keys.artifact_key(
+        SOURCE, "jpeg", "v", settings, "lanczos", 0.5, "gray", "20"
+    )
+
+
 def test_metric_key_is_pinned():
-    assert keys.pixel_metrics_id() == "pixel-v2:upscale-bicubic"
+    pixel_id = PixelGroup({}).id
+    assert pixel_id == keys.pixel_metrics_id("bicubic") == "pixel-v2:upscale-bicubic"
     assert (
-        keys.metric_key(keys.pixel_metrics_id(), ARTIFACT, SOURCE)
+        keys.metric_key(pixel_id, ARTIFACT, SOURCE)
         == "9199d8f7de11c4bc3d0e8c8229385235a3a3410744e7e387fe4a01c006a29722"
     )
 
 
 def test_every_field_changes_the_key(monkeypatch):
-    base = keys.artifact_key(SOURCE, "jpeg", "v", 1.0, "rgb", "20")
+    base = artifact_key("jpeg", SOURCE, "v", 1.0, "rgb", "20")
     variants = [
-        keys.artifact_key("00" * 32, "jpeg", "v", 1.0, "rgb", "20"),
-        keys.artifact_key(SOURCE, "jpeg", "v2", 1.0, "rgb", "20"),
-        keys.artifact_key(SOURCE, "jpeg", "v", 0.5, "rgb", "20"),
-        keys.artifact_key(SOURCE, "jpeg", "v", 1.0, "gray", "20"),
-        keys.artifact_key(SOURCE, "jpeg", "v", 1.0, "rgb", "21"),
+        artifact_key("jpeg", "00" * 32, "v", 1.0, "rgb", "20"),
+        artifact_key("jpeg", SOURCE, "v2", 1.0, "rgb", "20"),
+        artifact_key("jpeg", SOURCE, "v", 0.5, "rgb", "20"),
+        artifact_key("jpeg", SOURCE, "v", 1.0, "gray", "20"),
+        artifact_key("jpeg", SOURCE, "v", 1.0, "rgb", "21"),
     ]
     assert len({base, *variants}) == 6
     # The settings the codec receives are the ones hashed: change one, the key follows.
     monkeypatch.setattr(type(get_encoder("jpeg")), "settings", {**get_encoder("jpeg").settings, "optimize": True})
-    assert keys.artifact_key(SOURCE, "jpeg", "v", 1.0, "rgb", "20") != base
+    assert artifact_key("jpeg", SOURCE, "v", 1.0, "rgb", "20") != base
     monkeypatch.undo()
     monkeypatch.setattr(keys, "ENCODE_VERSION", keys.ENCODE_VERSION + 1)
-    assert keys.artifact_key(SOURCE, "jpeg", "v", 1.0, "rgb", "20") != base
+    assert artifact_key("jpeg", SOURCE, "v", 1.0, "rgb", "20") != base
     monkeypatch.undo()
-    assert keys.artifact_key(SOURCE, "jpeg", "v", 1.0, "rgb", "20") == base
+    assert artifact_key("jpeg", SOURCE, "v", 1.0, "rgb", "20") == base
 
 
 def test_a_changed_setting_changes_the_bytes_too(small_photo, monkeypatch):

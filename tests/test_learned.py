@@ -10,7 +10,6 @@ import torch
 from PIL import Image
 
 from codecsweep.codecs import get_encoder, learned
-from codecsweep.core.keys import artifact_key
 from codecsweep.models import MissingWeights
 from codecsweep.storage.images import prepare
 
@@ -145,7 +144,7 @@ def test_key_changes_with_the_weights_and_the_device(tmp_path, monkeypatch):
     enc = get_encoder(FACTORIZED)
     v1 = enc.version()
     assert v1.startswith("compressai 1.2.8 ")
-    key = lambda version: artifact_key("ab" * 32, FACTORIZED, version, 1.0, "rgb", "3")  # noqa: E731
+    key = lambda version: get_encoder(FACTORIZED).artifact_key("ab" * 32, version, 1.0, "rgb", "3")  # noqa: E731
     # A copy of the cache in which one quality's file is another model.
     shutil.copytree(torch_cache_dir(), tmp_path / "hub" / "checkpoints")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))

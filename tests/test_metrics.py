@@ -150,7 +150,7 @@ def test_pyramid_is_pytorch_msssim_average_pooling_exactly():
     import torch.nn.functional as F
 
     a = np.random.default_rng(1).integers(0, 256, (161, 83, 3), dtype=np.uint8)
-    level, t = metrics._Level(a), torch.from_numpy(a.astype(np.float32)).permute(2, 0, 1)[None]
+    level, t = metrics.pixel._Level(a), torch.from_numpy(a.astype(np.float32)).permute(2, 0, 1)[None]
     for _ in range(4):
         level = level.half()
         t = F.avg_pool2d(t, kernel_size=2, padding=[s % 2 for s in t.shape[2:]])

@@ -5,6 +5,7 @@ import pytest
 
 from codecsweep import models
 from codecsweep.core.hashing import sha256_file
+from codecsweep.core.labels import imagenet_classes, wnid_index
 
 
 def test_rank_and_rank_difference_by_hand():
@@ -22,12 +23,12 @@ def test_rank_and_rank_difference_by_hand():
 
 
 def test_imagenet_classes():
-    wnids, names = models.imagenet_classes()
+    wnids, names = imagenet_classes()
     assert len(wnids) == 1000 and wnids == sorted(wnids)
     assert (wnids[0], names[0]) == ("n01440764", "tench")
-    assert names[models.wnid_index("n07920052")] == "espresso"
+    assert names[wnid_index("n07920052")] == "espresso"
     with pytest.raises(KeyError, match="not one of the 1000"):
-        models.wnid_index("n99999999")
+        wnid_index("n99999999")
 
 
 def _keys_cubic(t: float, a: float = -0.5) -> float:
@@ -112,7 +113,7 @@ def test_shipped_models_recognize_the_default_photos(default_photos, name):
     model = models.load_model(name, "cpu")
     batch = np.stack([models.preprocess(model.spec, im) for im in default_photos.values()])
     scores = dict(zip(default_photos, models.logits(model, batch)))
-    wnids, _ = models.imagenet_classes()
+    wnids, _ = imagenet_classes()
     hits = [i for i, wnid in ANNOTATED.items() if wnid in [wnids[k] for k in models.top_k(scores[i], 5)]]
     assert sorted(hits) == sorted(ANNOTATED)
     assert wnids[models.top_k(scores["coffee"], 1)[0]] == "n07920052"  # espresso, top-1

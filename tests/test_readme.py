@@ -104,14 +104,6 @@ def _command_lines() -> list[list[str]]:
 
 @pytest.mark.parametrize("argv", _command_lines(), ids=" ".join)
 def test_other_readme_commands_parse(argv):
-    if argv[0] in ("cache", "fetch-weights"):  # parsed by codecsweep.__main__
-        from codecsweep import __main__ as cache_cli
-
-        argv = [a for a in argv if a != "--configfile"]
-        with pytest.raises(SystemExit) as exc:
-            cache_cli.main([*argv, "--help"])
-        assert exc.value.code == 0
-        return
     args = cli.parser().parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     assert args.command == argv[0]
     if args.command == "run":  # names of encoders, models and grids as the command checks them

@@ -3,6 +3,8 @@ pyarrow (not by the code under test), and the fits against synthetic data."""
 
 import math
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pyarrow as pa
@@ -11,9 +13,13 @@ import pyarrow.parquet as pq
 import pytest
 from scipy.stats import spearmanr
 
+from codecsweep.codecs import ENCODERS
 from codecsweep.core import schemas
-from codecsweep.report import build_report
+from codecsweep.core.metric_table import METRIC_INFO
 from codecsweep.report import sample as analysis
+from codecsweep.report.bootstrap import fit_log_knee_many
+from codecsweep.report.build import build_report
+from codecsweep.report.database import connect
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -279,16 +285,27 @@ def test_report_files(report):
     assert (out / "tables/headline.csv").exists() and (out / "tables/knee_fits.md").exists()
 
 
+def fit_log_knee(x, acc, candidates: int = 400) -> dict | None:
+    """``fit_log_knee_many`` on one curve (finite, positive x); None for < 3 points or no
+    spread in x (as ``Sample.knee_fit``)."""
+    x, acc = np.asarray(x, dtype=np.float64), np.asarray(acc, dtype=np.float64)
+    ok = np.isfinite(x) & np.isfinite(acc) & (x > 0)
+    x, acc = x[ok], acc[ok]
+    if len(x) < 3 or x.min() == x.max():
+        return None
+    return {k: float(v[0]) for k, v in fit_log_knee_many(x[None, :], acc[None, :], candidates).items()}
+
+
 def test_knee_fit_recovers_synthetic_parameters():
     q = np.array([1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 18, 20, 25, 30, 40, 50], dtype=float)
     c, knee, plateau = 0.21, 12.0, 0.93
     acc = plateau + c * np.minimum(0, np.log(q / knee))
     noise = np.random.default_rng(1).normal(0, 0.004, len(q))
-    fit = analysis.fit_log_knee(q, acc + noise)
+    fit = fit_log_knee(q, acc + noise)
     assert fit["c"] == pytest.approx(c, rel=0.05)
     assert fit["knee"] == pytest.approx(knee, rel=0.1)
     assert fit["a"] == pytest.approx(plateau, abs=0.01) and fit["r2"] > 0.99
-    assert analysis.fit_log_knee([1, 2], [0.1, 0.2]) is None
+    assert fit_log_knee([1, 2], [0.1, 0.2]) is None
 
 
 def test_bd_rate_of_a_codec_with_half_the_bits():
@@ -399,14 +416,11 @@ def test_degenerate_inputs(case, tmp_path):
         assert r.tables["thresholds"][lambda t: t.metric == "ssim"].empty
 
 
-def test_views_sql_metric_info_is_metrics_metric_info():
-    import duckdb
-
-    from codecsweep.core.metric_table import METRIC_INFO
-
+def test_metric_info_comes_from_metric_table_only(fixture_files):
+    """views.sql holds no copy of the metric list; the report's view is METRIC_INFO's."""
     text = (REPO / "reports/sql/views.sql").read_text()
-    start = text.index("CREATE OR REPLACE VIEW metric_info")
-    rows = duckdb.connect().execute(text[start : text.index(";", start) + 1] + " FROM metric_info").fetchall()
+    assert "VIEW metric_info" not in text
+    rows = connect(fixture_files).execute("SELECT * FROM metric_info").fetchall()
     assert rows == [(m.name, m.label, m.unit, m.higher_is_better, m.group) for m in METRIC_INFO]
 
 
@@ -422,7 +436,23 @@ def test_unknown_encoder_is_just_another_codec(tmp_path):
     assert set(bd.encoder) == {"cai_mbt2018_mean_mse"} and bd.bitrate_change.notna().any()
     assert "| cai_mbt2018_mean_mse | " in (tmp_path / "out/summary.md").read_text()
     color = figures.codec_color("cai_mbt2018_mean_mse")
-    assert color == figures.codec_color("cai_mbt2018_mean_mse") and color not in figures.CODEC_COLORS.values()
+    declared = {cls.color for cls in ENCODERS.values() if cls.color}
+    assert color in figures.EXTRA_COLORS and color not in declared  # no clash with a codec's own color
+    other_process = subprocess.run(  # a hash of the name (not Python's salted hash()): the same in every run
+        [
+            sys.executable,
+            "-c",
+            "from codecsweep.report.figures import codec_color; print(codec_color('cai_mbt2018_mean_mse'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert other_process.stdout.strip() == color
+    assert (figures.codec_label("cai_mbt2018_mean_mse"), figures.codec_label("hevc")) == (
+        "cai_mbt2018_mean_mse",
+        "HEVC (BPG)",
+    )
 
 
 def test_a_calibration_split_leaves_its_images_out_of_every_number(fixture_files, tmp_path):

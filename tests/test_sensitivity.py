@@ -14,10 +14,13 @@ import torch.nn.functional as F
 from PIL import Image
 
 from codecsweep import sensitivity as S
-from codecsweep.codecs import get_encoder
+from codecsweep.codecs import get_encoder, ijg
 from codecsweep.codecs.machine import JpegMachine
-from codecsweep.core.keys import artifact_key, sensitivity_key
+from codecsweep.core.keys import sensitivity_key
+from codecsweep.models import get_spec, preprocess_id
+from codecsweep.pipeline import sensitivity as job
 
+LITE_PRE = {n: preprocess_id(get_spec(n)) for n in ("efficientnet_lite0", "efficientnet_lite1")}
 ZIGZAG = [
     [0, 1, 5, 6, 14, 15, 27, 28],
     [2, 4, 7, 13, 16, 26, 29, 42],
@@ -67,12 +70,12 @@ def a_map(seed: int = 0) -> dict:
     u, v = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
     s = np.stack([np.exp(-(u + v) / k) * rng.uniform(0.5, 1.5, (8, 8)) for k in (4, 2, 2.5)])
     s /= s.sum()
-    return {c: S._round(s[i]) for i, c in enumerate(S.CHANNELS)}
+    return {c: S._round(s[i]) for i, c in enumerate(ijg.CHANNELS)}
 
 
 def a_doc(key="k" * 64, seed=0) -> dict:
     sens = a_map(seed)
-    return {"key": key, "sensitivity": sens, "map_sha256": S.map_sha256(sens)}
+    return {"key": key, "sensitivity": sens, "map_sha256": ijg.map_sha256(sens)}
 
 
 # -- DCT and gradients -----------------------------------------------------------------------
@@ -171,29 +174,29 @@ def test_calibrate_normalizes_each_image_and_uses_pseudo_labels():
     pseudo = S.calibrate([rgb], [None], model)
     explicit = S.calibrate([rgb], [top1], model)
     assert pseudo == explicit
-    assert sum(sum(map(sum, pseudo[c])) for c in S.CHANNELS) == pytest.approx(1, rel=1e-5)
+    assert sum(sum(map(sum, pseudo[c])) for c in ijg.CHANNELS) == pytest.approx(1, rel=1e-5)
 
 
 # -- tables ------------------------------------------------------------------------------------
 
 
 def test_flat_map_gives_the_ijg_rate_and_inverse_square_root_steps():
-    flat = {c: [[1.0] * 8] * 8 for c in S.CHANNELS}
-    base = S.base_tables(flat)
+    flat = {c: [[1.0] * 8] * 8 for c in ijg.CHANNELS}
+    base = ijg.base_tables(flat)
     # By hand: every step is the geometric mean of the IJG tables, luma counted 4 times (4:2:0).
-    logs = 4 * np.log(S.IJG_LUMA).sum() + 2 * np.log(S.IJG_CHROMA).sum()
+    logs = 4 * np.log(ijg.IJG_LUMA).sum() + 2 * np.log(ijg.IJG_CHROMA).sum()
     np.testing.assert_allclose(base, np.exp(logs / (6 * 64)))
     sharp = copy.deepcopy(flat)
     sharp["Y"][0] = [4.0] + [1.0] * 7  # 4x as sensitive: half the step of the others
-    b = S.base_tables(sharp)
+    b = ijg.base_tables(sharp)
     assert b[0, 0, 0] == pytest.approx(b[0, 0, 1] / 2)
 
 
 def test_tables_valid_and_monotone_in_quality():
-    base = S.base_tables(a_map())
+    base = ijg.base_tables(a_map())
     previous = None
     for q in range(1, 101):
-        tables = S.tables_for(base, q)
+        tables = ijg.tables_for(base, q)
         assert len(tables) == 3 and all(len(t) == 64 for t in tables)
         assert all(1 <= v <= 255 and isinstance(v, int) for t in tables for v in t)
         now = np.array(tables)
@@ -201,17 +204,17 @@ def test_tables_valid_and_monotone_in_quality():
             assert np.all(now <= previous), q  # higher quality: never a larger step
             assert now.sum() < previous.sum() or now.max() == 1 or previous.min() == 255, q
         previous = now
-    assert S.tables_for(base, 50) == [[int(v) for v in t.ravel()] for t in np.clip(np.floor(base + 0.5), 1, 255)]
+    assert ijg.tables_for(base, 50) == [[int(v) for v in t.ravel()] for t in np.clip(np.floor(base + 0.5), 1, 255)]
 
 
 def test_ijg_scale_matches_pillow_quality_on_the_standard_tables(small_photo):
     """Our scaling of the IJG tables is libjpeg's: Pillow's quality=q writes the same tables."""
-    ijg = np.stack([S.IJG_LUMA, S.IJG_CHROMA, S.IJG_CHROMA])
+    standard = np.stack([ijg.IJG_LUMA, ijg.IJG_CHROMA, ijg.IJG_CHROMA])
     for q in (1, 5, 20, 50, 75):
         buf = io.BytesIO()
         small_photo.save(buf, "JPEG", quality=q)
         written = dqt_tables(buf.getvalue())
-        ours = S.tables_for(ijg, q)
+        ours = ijg.tables_for(standard, q)
         assert written[0] == ours[0] and written[1] == ours[1], q
 
 
@@ -220,9 +223,7 @@ def test_ijg_scale_matches_pillow_quality_on_the_standard_tables(small_photo):
 
 @pytest.fixture
 def jpeg_mo():
-    enc = JpegMachine()
-    enc.use_map(a_doc())
-    return enc
+    return JpegMachine(sensitivity_map=a_doc())
 
 
 def test_jpeg_mo_file_is_standard_jpeg_with_our_tables(jpeg_mo, small_photo):
@@ -263,35 +264,35 @@ def test_jpeg_opt_same_pixels_fewer_bytes_and_jpeg444_full_chroma(small_photo):
 
 def test_sensitivity_key_changes_with_weights_and_calibration_set():
     cal = [("a" * 64, 1), ("b" * 64, None)]
-    k = sensitivity_key("efficientnet_lite0", "w" * 64, cal)
-    assert k == sensitivity_key("efficientnet_lite0", "w" * 64, cal[::-1])  # a set: order does not count
-    assert k != sensitivity_key("efficientnet_lite0", "x" * 64, cal)
-    assert k != sensitivity_key("efficientnet_lite0", "w" * 64, cal[:1])
-    assert k != sensitivity_key("efficientnet_lite0", "w" * 64, [("a" * 64, 2), ("b" * 64, None)])
-    assert k != sensitivity_key("efficientnet_lite1", "w" * 64, cal)
+    k = sensitivity_key("efficientnet_lite0", "w" * 64, LITE_PRE["efficientnet_lite0"], cal)
+    assert k == sensitivity_key(
+        "efficientnet_lite0", "w" * 64, LITE_PRE["efficientnet_lite0"], cal[::-1]
+    )  # a set: order does not count
+    assert k != sensitivity_key("efficientnet_lite0", "x" * 64, LITE_PRE["efficientnet_lite0"], cal)
+    assert k != sensitivity_key("efficientnet_lite0", "w" * 64, LITE_PRE["efficientnet_lite0"], cal[:1])
+    assert k != sensitivity_key(
+        "efficientnet_lite0", "w" * 64, LITE_PRE["efficientnet_lite0"], [("a" * 64, 2), ("b" * 64, None)]
+    )
+    assert k != sensitivity_key("efficientnet_lite1", "w" * 64, LITE_PRE["efficientnet_lite1"], cal)
 
 
 def test_jpeg_mo_artifact_key_follows_the_map():
-    enc = get_encoder("jpeg_mo")
-    saved = enc.map
-    try:
-        enc.map = None
-        with pytest.raises(RuntimeError, match="no sensitivity map"):
-            artifact_key("s" * 64, "jpeg_mo", "v", 1.0, "rgb", "20")
-        keys = []
-        for doc in (a_doc("1" * 64), a_doc("2" * 64), a_doc("1" * 64, seed=5), a_doc("1" * 64)):
-            enc.use_map(doc)
-            keys.append(artifact_key("s" * 64, "jpeg_mo", "v", 1.0, "rgb", "20"))
-        assert len(set(keys[:3])) == 3 and keys[3] == keys[0]
-    finally:
-        enc.use_map(saved) if saved else setattr(enc, "map", None)
+    with pytest.raises(RuntimeError, match="built without a sensitivity map"):
+        get_encoder("jpeg_mo").artifact_key("s" * 64, "v", 1.0, "rgb", "20")
+    keys = [
+        get_encoder("jpeg_mo", sensitivity_map=doc).artifact_key("s" * 64, "v", 1.0, "rgb", "20")
+        for doc in (a_doc("1" * 64), a_doc("2" * 64), a_doc("1" * 64, seed=5), a_doc("1" * 64))
+    ]
+    assert len(set(keys[:3])) == 3 and keys[3] == keys[0]
+    with pytest.raises(RuntimeError, match="built without"):  # encoders are immutable: no global map
+        get_encoder("jpeg_mo").settings  # noqa: B018
 
 
 def test_split_is_stable_when_images_are_added():
     ids = [f"img{i:03d}" for i in range(200)]
     rows = lambda names: [{"dataset": "d", "image_id": n, "status": "ok"} for n in names]  # noqa: E731
-    small = {r["image_id"]: r["calibration"] for r in S.split_rows(rows(ids[:50]), 4)}
-    large = {r["image_id"]: r["calibration"] for r in S.split_rows(rows(ids), 4)}
+    small = {r["image_id"]: r["calibration"] for r in job.split_rows(rows(ids[:50]), 4)}
+    large = {r["image_id"]: r["calibration"] for r in job.split_rows(rows(ids), 4)}
     assert all(large[k] == v for k, v in small.items())
     for n in ids:  # by hand: sha256 of the salted id, its first 8 hex digits, mod 4
         assert large[n] == (int(hashlib.sha256(f"calibration:{n}".encode()).hexdigest()[:8], 16) % 4 == 0)
@@ -301,15 +302,15 @@ def test_split_is_stable_when_images_are_added():
 def test_read_map_names_the_file_and_the_problem(tmp_path):
     path = tmp_path / "m.json"
     doc = dict(a_doc(), model="m")
-    S.write_map(doc, path)
-    assert S.read_map(path)["map_sha256"] == doc["map_sha256"]
+    ijg.write_map(doc, path)
+    assert ijg.read_map(path)["map_sha256"] == doc["map_sha256"]
     doc["sensitivity"]["Y"][0][0] = 0.5
     path.write_text(json.dumps(doc))
     with pytest.raises(ValueError, match=r"m\.json.*map_sha256 does not match"):
-        S.read_map(path)
+        ijg.read_map(path)
     path.write_text("{")
     with pytest.raises(ValueError, match=r"m\.json"):
-        S.read_map(path)
+        ijg.read_map(path)
 
 
 # -- end to end --------------------------------------------------------------------------------
@@ -335,16 +336,17 @@ def test_workflow_with_jpeg_mo(tmp_path):
     con = duckdb.connect()
     split = con.execute(f"SELECT image_id, calibration FROM '{p.root}/results/splits/t.parquet' ORDER BY 1").fetchall()
     assert split == [("chelsea", False), ("coffee", True)]
-    doc = S.read_map(p.root / "results/sensitivity/t/efficientnet_lite0.json")
+    doc = ijg.read_map(p.root / "results/sensitivity/t/efficientnet_lite0.json")
     coffee = con.execute(
         f"SELECT source_sha256, label FROM '{p.root}/results/images/t/*.parquet' WHERE image_id = 'coffee'"
     )
     sha, label = coffee.fetchone()
     assert doc["calibration"] == [{"image_id": "coffee", "source_sha256": sha, "label": label}]
-    assert doc["key"] == sensitivity_key("efficientnet_lite0", weights_sha256("efficientnet_lite0"), [(sha, label)])
+    assert doc["key"] == sensitivity_key(
+        "efficientnet_lite0", weights_sha256("efficientnet_lite0"), LITE_PRE["efficientnet_lite0"], [(sha, label)]
+    )
     # The variants in the cache carry the tables made from that map, as a decoder reads them.
-    enc = JpegMachine()
-    enc.use_map(doc)
+    enc = JpegMachine(sensitivity_map=doc)
     rows = con.execute(
         f"SELECT artifact_sha256, param FROM read_parquet('{p.root}/results/variants/t/jpeg_mo/*.parquet')"
     ).fetchall()
@@ -361,4 +363,4 @@ def test_workflow_with_jpeg_mo(tmp_path):
     p.write_config()
     stats = p.run(*(f"results/variants/t/{e}/shard-0.parquet" for e in ("jpeg", "jpeg_mo")))
     assert stats["encode:jpeg_mo"]["computed"] == 8 and "encode:jpeg" not in stats
-    assert S.read_map(p.root / "results/sensitivity/t/efficientnet_lite0.json")["key"] != doc["key"]
+    assert ijg.read_map(p.root / "results/sensitivity/t/efficientnet_lite0.json")["key"] != doc["key"]

@@ -128,7 +128,7 @@ def _classify_and_measure(study, tag, models=("efficientnet_lite0",), lpips_net=
         {m: study / f"pv{tag}-{m}.parquet" for m in models},
         study / f"m{tag}.parquet",
         study / f"sv{tag}.parquet",
-        lpips_net=lpips_net,
+        metric_options={"dfd_model": "efficientnet_lite0", "lpips_net": lpips_net},
         batch_size=batch_size,
     )
     by_stage = {(s.stage, s.model): s for s in var}
@@ -136,7 +136,7 @@ def _classify_and_measure(study, tag, models=("efficientnet_lite0",), lpips_net=
 
 
 def test_weights_change_reclassifies_exactly_the_dependent_entries(study, monkeypatch):
-    from codecsweep import models
+    from codecsweep.models import weights
 
     encode(study, "jpeg", ["10", "50"])
     o1, v1, m1 = _classify_and_measure(study, 1)
@@ -146,7 +146,7 @@ def test_weights_change_reclassifies_exactly_the_dependent_entries(study, monkey
     assert records.read(study / "pv1-efficientnet_lite0.parquet") == records.read(
         study / "pv2-efficientnet_lite0.parquet"
     )
-    monkeypatch.setattr(models, "weights_sha256", lambda name: "0" * 64)  # as if the weight file had changed
+    monkeypatch.setattr(weights, "file_sha256", lambda path: "0" * 64)  # as if the weight file had changed
     o3, v3, m3 = _classify_and_measure(study, 3)
     # The predictions and dfd (its features come from that network) recompute; pixel metrics do not.
     assert (o3.computed, v3.computed, m3.computed) == (2, v1.items, m1.items)

@@ -10,7 +10,7 @@ import sys
 def main(snakemake) -> None:
     sys.path.insert(0, snakemake.scriptdir + "/..")  # the package, also inside --sdm conda envs
     from codecsweep.pipeline import setup_logging
-    from codecsweep.report import build_report
+    from codecsweep.report.build import build_report
 
     setup_logging(snakemake.log[0])
     build_report(

@@ -25,6 +25,10 @@ class Encoder:
     """
 
     name: str = ""
+    #: In figures and tables (default: the name), and its color in every figure (default: one
+    #: picked by the name).
+    label: str = ""
+    color: str | None = None
     #: Options that change the bytes; part of the cache key, and the ones the codec gets.
     settings: dict = {}
     #: What the encoder is built with, produced by other jobs of the workflow: names of

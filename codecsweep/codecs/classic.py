@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes.util
+import importlib.metadata
 import io
 import os
 import pathlib
@@ -26,6 +27,7 @@ class Jpeg(PillowEncoder):
     4:2:0 chroma, standard Huffman tables."""
 
     name, format = "jpeg", "JPEG"
+    label, color = "JPEG", "#2ca02c"  # the Rennes figures' JPEG green, JPEG 2000 violet, BPG orange
     settings = {"subsampling": "4:2:0", "optimize": False, "progressive": False}
 
     def version(self) -> str:
@@ -100,6 +102,7 @@ class Jpeg2000(Encoder):
     """
 
     name = "jpeg2000"
+    label, color = "JPEG 2000", "#9467bd"
     #: glymur.Jp2k keyword arguments; a ``.j2k`` file name makes a bare codestream (no JP2 boxes).
     #: ``numres`` is OpenJPEG's default 6 resolution levels, at most: an image needs at least
     #: 2^(levels - 1) pixels per side, so a small one (a thumbnail at scale 1/8) gets fewer.
@@ -171,6 +174,7 @@ class Hevc(Encoder):
     """
 
     name = "hevc"
+    label, color = "HEVC (BPG)", "#ff7f0e"
     #: pillow-heif ``save`` keyword arguments; ``enc_params`` go to x265 (the QP is added per variant).
     #: ``pools=1``: one worker thread, as the encode rule declares (same bytes as x265's default pool).
     settings = {"chroma": 420, "enc_params": {"x265:ipratio": "1", "x265:pools": "1"}}
@@ -204,6 +208,7 @@ class WebP(PillowEncoder):
     """Lossy WebP through Pillow's libwebp, quality 0-100, method 4 (libwebp's default)."""
 
     name, format = "webp", "WEBP"
+    label, color = "WebP", "#1f77b4"
     settings = {"method": 4}
 
     def version(self) -> str:
@@ -221,6 +226,7 @@ class Avif(PillowEncoder):
     """AVIF (AV1 intra) through Pillow's own libavif build, quality 0-100, speed 6."""
 
     name, format = "avif", "AVIF"
+    label, color = "AVIF", "#d62728"
     settings = {"speed": 6, "subsampling": "4:2:0"}
 
     def version(self) -> str:
@@ -240,8 +246,6 @@ class Avif(PillowEncoder):
 
 @cache
 def _jxl():
-    import importlib.metadata
-
     import pillow_jxl  # noqa: F401  (registers the JXL plugin with Pillow)
 
     return importlib.metadata.version("pillow-jxl-plugin")
@@ -252,6 +256,7 @@ class JpegXL(PillowEncoder):
     """JPEG XL through pillow-jxl-plugin (libjxl), quality 0-100, effort 7 (libjxl default)."""
 
     name, format = "jpegxl", "JXL"
+    label, color = "JPEG XL", "#8c564b"
     settings = {"effort": 7}
 
     def version(self) -> str:

@@ -23,6 +23,7 @@ class JpegOptimized(Jpeg):
     """Standard (IJG) tables scaled by quality, 4:2:0, optimized Huffman tables."""
 
     name = "jpeg_opt"
+    label, color = "", None  # not JPEG's: by its own name in the figures
     settings = {"subsampling": "4:2:0", "optimize": True, "progressive": False}
 
 
@@ -31,6 +32,7 @@ class Jpeg444(Jpeg):
     """Standard (IJG) tables scaled by quality, no chroma subsampling, standard Huffman tables."""
 
     name = "jpeg444"
+    label, color = "", None  # not JPEG's: by its own name in the figures
     settings = {"subsampling": "4:4:4", "optimize": False, "progressive": False}
 
 

@@ -118,9 +118,13 @@ def interpolate_like(values: np.ndarray, j: np.ndarray, t: np.ndarray) -> np.nda
 
 
 def fit_log_knee_many(x: np.ndarray, y: np.ndarray, candidates: int = 400) -> dict[str, np.ndarray]:
-    """``analysis.fit_log_knee`` for many curves at once (rows: resamples; columns: points,
+    """The Helmholtz knee fit for many curves at once (rows: resamples; columns: points,
     NaN-free): accuracy = a + c · min(0, ln(x / knee)), knee on a log grid between each
-    row's smallest and largest x, a and c by least squares given the knee."""
+    row's smallest and largest x, a and c by least squares given the knee.
+
+    The paper's accuracy = c·log(q) holds below the point where quantization "cuts into the
+    content"; above it accuracy is flat. ``knee`` is that point: the x below which accuracy
+    falls by c per unit of ln(x)."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     lx = np.log(x)
     grid = np.linspace(0.0, 1.0, candidates)
@@ -181,7 +185,7 @@ def spearman(x, y, groups, weights: np.ndarray, chunk: int = 100) -> np.ndarray:
 def _log_rate_at(bpp: np.ndarray, quality: np.ndarray, levels: np.ndarray) -> np.ndarray:
     """ln(bpp) at which each row's curve reaches each of ``levels`` (rows x S): points sorted
     by rate, quality made monotone (running maximum from low rates), each level reached at
-    its lowest rate, linear in between (``analysis._log_rate_of_accuracy`` + np.interp)."""
+    its lowest rate, linear in between."""
     order = np.argsort(bpp, axis=1, kind="stable")
     rate = np.log(np.take_along_axis(bpp, order, axis=1))
     q = np.maximum.accumulate(np.take_along_axis(quality, order, axis=1), axis=1)
@@ -199,9 +203,10 @@ def _log_rate_at(bpp: np.ndarray, quality: np.ndarray, levels: np.ndarray) -> np
 
 
 def bd_rate_many(ref_bpp, ref_q, test_bpp, test_q, samples: int = 200) -> np.ndarray:
-    """``analysis.bd_rate_saving`` for every row at once (rows: resamples): the mean
-    difference of log rate at equal quality over the common quality range, as a relative
-    rate change; NaN where the ranges do not overlap."""
+    """Bjøntegaard-style rate change of test against ref at equal quality, for every row at
+    once (rows: resamples): the mean difference of log rate at equal quality over the common
+    quality range (piecewise linear instead of cubic, robust to few noisy points), as a
+    relative rate change (-0.3 = 30% fewer bits); NaN where the ranges do not overlap."""
     qa = np.maximum.accumulate(np.take_along_axis(ref_q, np.argsort(ref_bpp, axis=1, kind="stable"), 1), 1)
     qb = np.maximum.accumulate(np.take_along_axis(test_q, np.argsort(test_bpp, axis=1, kind="stable"), 1), 1)
     lo = np.maximum(qa[:, 0], qb[:, 0])

@@ -18,41 +18,30 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from ..codecs import ENCODERS  # noqa: E402
 from ..core.metric_table import METRIC_INFO  # noqa: E402
 
 matplotlib.rcParams["svg.hashsalt"] = "codecsweep"  # fixed ids inside the SVG files
 
-#: The same color for a codec in every figure (the Rennes figures' JPEG green, JPEG 2000
-#: violet, BPG orange).
-CODEC_COLORS = {
-    "jpeg": "#2ca02c",
-    "jpeg2000": "#9467bd",
-    "hevc": "#ff7f0e",
-    "webp": "#1f77b4",
-    "avif": "#d62728",
-    "jpegxl": "#8c564b",
-}
-CODEC_LABELS = {
-    "jpeg": "JPEG",
-    "jpeg2000": "JPEG 2000",
-    "hevc": "HEVC (BPG)",
-    "webp": "WebP",
-    "avif": "AVIF",
-    "jpegxl": "JPEG XL",
-}
-#: Colors for codecs not listed above, picked by a hash of the name (stable across runs).
+#: Colors for codecs that declare none (``Encoder.color``), picked by a hash of the name (stable across runs).
 EXTRA_COLORS = ["#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"]
 MARKERS = {"rgb": "o", "gray": "s"}
 
 
+def warm_up() -> None:
+    """A figure worker's first task: unpickling it imports this module (matplotlib, seaborn)
+    while the tables are computed."""
+
+
 def codec_color(encoder: str) -> str:
-    if encoder in CODEC_COLORS:
-        return CODEC_COLORS[encoder]
-    return EXTRA_COLORS[int(hashlib.sha256(encoder.encode()).hexdigest(), 16) % len(EXTRA_COLORS)]
+    """The encoder's own color (the same in every figure), else one picked by its name."""
+    color = ENCODERS[encoder].color if encoder in ENCODERS else None
+    return color or EXTRA_COLORS[int(hashlib.sha256(encoder.encode()).hexdigest(), 16) % len(EXTRA_COLORS)]
 
 
 def codec_label(encoder: str) -> str:
-    return CODEC_LABELS.get(encoder, encoder)
+    """The encoder's display name (``Encoder.label``); an encoder the registry does not know, by its name."""
+    return ENCODERS[encoder].label or encoder if encoder in ENCODERS else encoder
 
 
 def _symlog(ax, axis: str = "y") -> None:

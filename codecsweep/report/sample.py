@@ -1,5 +1,6 @@
-"""Fits and summaries the SQL cannot express well: the Helmholtz c·log(q) curve with its
-knee, a Bjøntegaard-style rate saving at equal accuracy, and Kendall's tau."""
+"""The bootstrap analyses: one ``Sample`` per (dataset, model), its images x settings
+matrices and every criterion re-applied in every resample (``bootstrap`` has the vectorized
+math); Kendall's tau; and ``bd_rate_saving``, the BD-rate of one pair of curves."""
 
 from __future__ import annotations
 
@@ -19,50 +20,20 @@ from .bootstrap import (
 )
 
 
-def fit_log_knee(x, acc, candidates: int = 400) -> dict | None:
-    """Fit accuracy = a + c · min(0, ln(x / knee)) by least squares.
-
-    The Helmholtz paper's accuracy = c·log(q) holds below the point where quantization
-    "cuts into the content"; above it accuracy is flat. ``knee`` is that point: the x below
-    which accuracy falls by c per unit of ln(x). Searched on a log grid between the
-    smallest and largest x (a and c are linear given the knee). None for < 3 points.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    acc = np.asarray(acc, dtype=np.float64)
-    ok = np.isfinite(x) & np.isfinite(acc) & (x > 0)
-    x, acc = x[ok], acc[ok]
-    if len(x) < 3 or x.min() == x.max():
-        return None
-
-    fit = {k: float(v[0]) for k, v in fit_log_knee_many(x[None, :], acc[None, :], candidates).items()}
-    return {**fit, "points": int(len(x))}
-
-
-def _log_rate_of_accuracy(bpp, acc):
-    """ln(bpp) as a function of accuracy: points sorted by rate, accuracy made monotone
-    (the running maximum from low rates: a higher rate is never counted as less accurate)."""
-    order = np.argsort(bpp, kind="stable")
-    rate = np.log(np.asarray(bpp, dtype=np.float64)[order])
-    quality = np.maximum.accumulate(np.asarray(acc, dtype=np.float64)[order])
-    keep = np.concatenate([[True], np.diff(quality) > 0])  # one rate per accuracy level: the lowest
-    return quality[keep], rate[keep]
-
-
 def bd_rate_saving(ref_bpp, ref_acc, test_bpp, test_acc, samples: int = 200) -> float | None:
     """Average bitrate difference of ``test`` against ``ref`` at equal accuracy, in the
     manner of Bjøntegaard (log-rate integrated over the common accuracy interval; piecewise
-    linear instead of cubic, robust to few noisy points). -0.3 = 30% fewer bits."""
-    qa, ra = _log_rate_of_accuracy(ref_bpp, ref_acc)
-    qb, rb = _log_rate_of_accuracy(test_bpp, test_acc)
-    lo, hi = max(qa.min(), qb.min()), min(qa.max(), qb.max())
-    if len(qa) < 2 or len(qb) < 2 or hi <= lo:
-        return None
-    grid = np.linspace(lo, hi, samples)
-    return float(math.exp(np.mean(np.interp(grid, qb, rb) - np.interp(grid, qa, ra))) - 1)
+    linear instead of cubic, robust to few noisy points). -0.3 = 30% fewer bits; None where
+    the accuracy ranges do not overlap. ``bd_rate_many`` on one pair of curves (for
+    benchmarks/machine_jpeg.py; the report uses ``Sample.bd_rate``)."""
+    row = [np.asarray(v, dtype=np.float64)[None, :] for v in (ref_bpp, ref_acc, test_bpp, test_acc)]
+    saving = float(bd_rate_many(*row, samples=samples)[0])
+    return None if math.isnan(saving) else saving
 
 
 def kendall(x, y) -> float | None:
-    from scipy.stats import kendalltau
+    """Kendall's tau-b of the finite pairs; None with fewer than 3."""
+    from scipy.stats import kendalltau  # scipy.stats takes a second to import: only this table needs it
 
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     ok = np.isfinite(x) & np.isfinite(y)
@@ -122,6 +93,11 @@ class Sample:
         for k, v in where.items():
             keep &= (self.settings[k] == v).to_numpy()
         return np.flatnonzero(keep)
+
+    def measures(self) -> tuple[tuple[str, str, int], ...]:
+        """(quantity, name, images it rests on) of top-1 accuracy (annotated images only) and
+        top-1 agreement (all images)."""
+        return ("correct", "top-1 accuracy", self.annotated), ("agrees", "top-1 agreement", self.n)
 
     def groups(self, by: list[str]):
         for key, d in self.settings.groupby(by, sort=False):
@@ -211,7 +187,7 @@ class Sample:
         return out
 
     def knee_fit(self, cols, measure: str = "agrees", x: str = "bpp") -> dict[str, np.ndarray] | None:
-        """The knee fit (``fit_log_knee``) on every resample. x: "bpp", or "param" (the JPEG
+        """The knee fit (``bootstrap.fit_log_knee_many``) on every resample. x: "bpp", or "param" (the JPEG
         quality). None with < 3 points."""
         y = self.mean[measure][:, cols]
         if x == "bpp":

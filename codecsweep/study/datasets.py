@@ -21,6 +21,7 @@ absolute paths, no ``..``); a sheet's duplicate id is a rejected row naming both
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import logging
 import os
@@ -56,8 +57,6 @@ DEFAULT_SOURCES = {
 
 def materialize_default(dest_dir: str | pathlib.Path) -> list[pathlib.Path]:
     """Copy the default photographs out of the installed packages into ``dest_dir``."""
-    import importlib.util
-
     dest_dir = pathlib.Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
     written = []

@@ -1,23 +1,15 @@
 -- The study's tables as DuckDB views over the Parquet files. From the project folder:
 --   codecsweep sql reports/sql/30_headline.sql   (defines these views, then runs the file)
 -- (Files are numbered in the order to read them: some define views that later ones use.)
--- The report defines the four table views over exactly the files of the current run and
--- metric_info from codecsweep.metrics.METRIC_INFO (a test keeps the list below equal to it),
--- then runs everything after the line "-- derived views" below.
+-- The report (codecsweep.report.database.connect) and `codecsweep sql` define these four
+-- views over exactly the files of the current run, and the view metric_info (name, label,
+-- unit, higher_is_better, "group" per quality metric; 40_thresholds.sql joins it) from
+-- codecsweep.core.metric_table.METRIC_INFO, the one list of metrics: there is no copy here.
+-- They then run everything after the line "-- derived views" below.
 CREATE OR REPLACE VIEW images AS SELECT * FROM read_parquet('results/images/**/*.parquet');
 CREATE OR REPLACE VIEW variants AS SELECT * FROM read_parquet('results/variants/**/*.parquet');
 CREATE OR REPLACE VIEW predictions AS SELECT * FROM read_parquet('results/predictions/**/*.parquet');
 CREATE OR REPLACE VIEW metrics AS SELECT * FROM read_parquet('results/metrics/**/*.parquet');
-CREATE OR REPLACE VIEW metric_info AS
-SELECT * FROM (VALUES
-    ('psnr', 'PSNR', 'dB', true, 'pixel'),
-    ('ssim', 'SSIM', '', true, 'pixel'),
-    ('ms_ssim', 'MS-SSIM', '', true, 'pixel'),
-    ('psnr_y', 'PSNR (luma)', 'dB', true, 'pixel'),
-    ('ssim_y', 'SSIM (luma)', '', true, 'pixel'),
-    ('lpips', 'LPIPS', '', false, 'lpips'),
-    ('dfd', 'deep-feature distance', '', false, 'dfd')
-) AS t(name, label, unit, higher_is_better, "group");
 
 -- derived views
 -- observations: one row per classified variant and model, with what the statistics need.

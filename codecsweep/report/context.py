@@ -1,0 +1,77 @@
+"""What every report table, interval and figure reads: the run's DuckDB (views over exactly
+its Parquet files), one bootstrap ``Sample`` per (dataset, model) and a fixed sample of
+classified variants with their metrics (``points``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import duckdb
+import pandas as pd
+
+from ..core.metric_table import METRIC_INFO
+from .database import connect, materialize
+from .sample import Sample
+
+#: Variants plotted in scatter figures at most (a reproducible sample beyond that).
+MAX_POINTS = 50_000
+
+
+@dataclasses.dataclass
+class Context:
+    """The run's data as the tables see it. ``samples`` are in sorted (dataset, model) order;
+    figures show the first of them (``primary``), the tables show all."""
+
+    con: duckdb.DuckDBPyConnection
+    samples: dict[tuple[str, str], Sample]
+    points: pd.DataFrame | None
+    held_out: bool = False
+
+    @property
+    def primary(self) -> tuple[str, str] | None:
+        return next(iter(self.samples), None)
+
+    def only_primary(self, df: pd.DataFrame) -> pd.DataFrame:
+        """The rows of ``df`` of the primary (dataset, model)."""
+        p = self.primary
+        return df if p is None else df[(df.dataset == p[0]) & (df.model == p[1])]
+
+    def primary_points(self) -> pd.DataFrame | None:
+        return None if self.points is None else self.only_primary(self.points)
+
+
+def load_context(files: dict[str, list], views_sql: pathlib.Path) -> Context:
+    """Connect to the run's files, compute the observations once and build the samples."""
+    con = connect(files, views_sql)
+    materialize(con, ["observations", "originals"])
+    obs = con.execute(
+        "SELECT * FROM observations ORDER BY dataset, model, image_id, encoder, scale DESC, color DESC, param"
+    ).df()
+    originals = con.execute("SELECT * FROM originals ORDER BY dataset, model, image_id").df()
+    samples = {
+        (ds, m): Sample(d, originals[(originals.dataset == ds) & (originals.model == m)])
+        for (ds, m), d in obs.groupby(["dataset", "model"], sort=True)
+    }
+    return Context(con, samples, _points(con), held_out=bool(files.get("splits")))
+
+
+def _points(con) -> pd.DataFrame | None:
+    """One row per classified variant with its metrics; beyond MAX_POINTS a fixed subset
+    (by hash, so the same data give the same figures). None when nothing was classified."""
+    present = {c for (c,) in con.execute("SELECT column_name FROM (DESCRIBE metrics)").fetchall()}
+    cols = ", ".join(f"m.{m.name}" for m in METRIC_INFO if m.name in present)
+    df = con.execute(f"""
+        SELECT p.dataset, p.model, p.image_id, p.encoder, p.scale, p.color, p.param, p.rank_diff,
+               p.top1_agrees, v.cr_raw, v.bpp, {cols}
+        FROM predictions p
+        JOIN metrics m USING (dataset, image_id, encoder, scale, color, param)
+        JOIN variants v USING (dataset, image_id, encoder, scale, color, param)
+        WHERE p.encoder IS NOT NULL AND p.status = 'ok' AND m.status = 'ok' AND isfinite(m.psnr)
+        ORDER BY hash(p.dataset, p.model, p.image_id, p.encoder, p.scale, p.color, p.param),
+                 p.dataset, p.model, p.image_id, p.encoder, p.scale, p.color, p.param
+        LIMIT {MAX_POINTS}""").df()
+    if not len(df):
+        return None
+    # The sample in a fixed order (the hash picks which rows, the keys order them).
+    return df.sort_values(["dataset", "model", "image_id", "encoder", "scale", "color", "param"]).reset_index(drop=True)
