@@ -38,7 +38,7 @@ from .metrics import Lpips
 from .models import FAMILIES, MODELS, MissingWeights, family_of, get_spec, weights_path
 from .report.database import connect
 from .storage.cache import Cache
-from .study.config import ConfigError, default_of, load_study
+from .study.config import ConfigError, check_names, default_of, load_study
 
 CONFIG = pathlib.Path("config/config.yaml")
 GRIDS = pathlib.Path("config/grids")
@@ -105,12 +105,11 @@ def build_run_config(args, project: pathlib.Path) -> tuple[dict, int]:
         raise UsageError(f"no files under {images}")
 
     config = _project_config(project)
-    for key, lookup in (("encoders", get_encoder), ("models", get_spec)):
-        for name in _names(getattr(args, key)) or []:
-            try:
-                lookup(name)
-            except KeyError as exc:
-                raise UsageError(f"--{key}: {exc.args[0]}") from None
+    for key in ("encoders", "models"):  # first, as the workflow checks them: a typo is named before anything runs
+        try:
+            check_names(key, _names(getattr(args, key)))
+        except ConfigError as exc:
+            raise UsageError(f"--{exc}") from None
     name = args.name or re.sub(r"[^A-Za-z0-9_-]+", "_", images.name).strip("_") or "images"
     if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
         raise UsageError(f"--name {name!r}: use letters, digits, _ and - only")

@@ -137,6 +137,17 @@ def _load_grid(path: str) -> dict:
     return doc
 
 
+def check_names(key: str, names) -> None:
+    """Every name of ``key`` (``encoders`` or ``models``) is registered; else a ConfigError
+    naming the key and the known names."""
+    lookup = {"encoders": encoder_class, "models": get_spec}[key]
+    for name in names or []:
+        try:
+            lookup(name)
+        except KeyError as exc:
+            raise ConfigError(f"{key}: {exc.args[0]}") from None
+
+
 def load_study(config: dict) -> Study:
     merged: dict = {"encoders": {}}
     for path in config["grids"]:
@@ -153,12 +164,8 @@ def load_study(config: dict) -> Study:
     for c in colors:
         if c not in ("rgb", "gray"):
             raise ConfigError(f"colors: {c!r} must be rgb or gray")
-    for key, lookup in (("encoders", get_encoder), ("models", get_spec)):
-        for name in config.get(key) or []:
-            try:
-                lookup(name)
-            except KeyError as exc:
-                raise ConfigError(f"{key}: {exc.args[0]}") from None
+    check_names("encoders", config.get("encoders"))
+    check_names("models", config.get("models"))
     grids = {}
     for enc in config["encoders"]:
         if enc not in merged["encoders"]:
