@@ -111,7 +111,7 @@ def test_jpeg2000_encodes_thumbnails_with_fewer_resolution_levels(study):
     assert (rows["tiny", 0.125]["width"], rows["a", 0.125]["width"]) == (1, 24)
 
 
-def _classify_and_measure(study, tag, models=("efficientnet_lite0",), lpips_net=None, batch_size=3):
+def _classify_and_measure(study, tag, models=("efficientnet_lite0",), lpips_net=None, batch_size=3, every=None):
     images = study / "images.parquet"
     originals = {m: study / f"po{tag}-{m}.parquet" for m in models}
     orig = classify_originals_shard(
@@ -132,6 +132,8 @@ def _classify_and_measure(study, tag, models=("efficientnet_lite0",), lpips_net=
         batch_size=batch_size,
     )
     by_stage = {(s.stage, s.model): s for s in var}
+    if every is not None:  # every stats row of the analyze job, by (stage, model)
+        every.update(by_stage)
     return orig[0], by_stage["classify", models[0]], by_stage["measure", None]
 
 
@@ -250,3 +252,70 @@ def test_a_crashing_job_writes_its_traceback_to_its_log(tmp_path):
     assert proc.returncode == 1
     text = log_file.read_text()
     assert "job failed: ValueError: boom" in text and "Traceback (most recent call last)" in text
+
+
+def _damage_every_artifact(cache_dir, shas):
+    from codecsweep.storage.cache import Cache
+
+    cache = Cache(cache_dir)
+    for sha in shas:
+        pack, offset, size = cache.locate(sha)
+        with open(pack, "r+b") as f:
+            f.seek(offset + size - 1)
+            last = f.read(1)[0]
+            f.seek(offset + size - 1)
+            f.write(bytes([last ^ 0xFF]))
+
+
+def test_damaged_artifacts_are_repaired_and_counted(study):
+    """A damaged artifact is encoded again (same bytes), put back, and counted in the analyze
+    stage's runstats (measure: corrupt), so the runstats sum to what was damaged."""
+    encode(study, "jpeg", ["10"])
+    shas = sorted({r["artifact_sha256"] for r in records.read(study / "v-jpeg.parquet") if r["status"] == "ok"})
+    _damage_every_artifact(study / "cache", shas)
+    _, variants, measure = _classify_and_measure(study, 1)
+    assert measure.corrupt == len(shas) and measure.failed == 0 and variants.failed == 0
+    _, _, again = _classify_and_measure(study, 2)
+    assert again.corrupt == 0 and again.served == again.items  # repaired: a clean rerun
+
+
+def test_a_variants_table_the_codec_no_longer_reproduces_fails_and_keeps_its_input(study, monkeypatch):
+    """Encoding a damaged artifact again gives other bytes (the codec changed under the same
+    version): the job fails saying how to re-encode, and never deletes its own input."""
+    encode(study, "jpeg", ["10"])
+    rows = [r for r in records.read(study / "v-jpeg.parquet") if r["status"] == "ok"]
+    _damage_every_artifact(study / "cache", [rows[0]["artifact_sha256"]])
+    real = ENCODERS["jpeg"].write
+    monkeypatch.setattr(ENCODERS["jpeg"], "write", lambda self, image, param: real(self, image, "11"))
+    from codecsweep.storage.cache import CacheCorruptError
+
+    with pytest.raises(CacheCorruptError, match="snakemake --forcerun encode"):
+        _classify_and_measure(study, 1)
+    assert (study / "v-jpeg.parquet").is_file()
+
+
+def test_a_damaged_prediction_is_counted_for_its_model_only(study):
+    from codecsweep.core.keys import prediction_key
+    from codecsweep.models import get_spec, preprocess_id, weights_sha256
+    from codecsweep.storage.cache import Cache
+
+    encode(study, "jpeg", ["50"])
+    two = ("efficientnet_lite0", "efficientnet_lite1")
+    _classify_and_measure(study, 1, models=two)
+    artifact = records.read(study / "pv1-efficientnet_lite1.parquet")[0]["artifact_sha256"]
+    lite1 = get_spec("efficientnet_lite1")
+    key = prediction_key(artifact, lite1.name, weights_sha256(lite1.name), preprocess_id(lite1), False)
+    pack, offset, size = Cache(study / "cache")._locations(key)[0]
+    with open(study / "cache/packs" / f"{pack}.pack", "r+b") as f:
+        f.seek(offset + size - 1)
+        last = f.read(1)[0]
+        f.seek(offset + size - 1)
+        f.write(bytes([last ^ 0xFF]))
+    every = {}
+    _classify_and_measure(study, 2, models=two, every=every)
+    assert (
+        every["classify", "efficientnet_lite1"].corrupt == 1 and every["classify", "efficientnet_lite1"].computed == 1
+    )
+    assert (
+        every["classify", "efficientnet_lite0"].corrupt == 0 and every["classify", "efficientnet_lite0"].computed == 0
+    )
