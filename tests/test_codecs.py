@@ -105,10 +105,24 @@ def test_versions_name_the_libraries():
     assert "x265" in get_encoder("hevc").version()
 
 
-def test_downscale_then_encode_sizes(small_photo):
-    im = prepare(small_photo, 0.125, "rgb")
-    assert im.size == (24, 16)
-    assert prepare(small_photo, 0.25, "gray").mode == "L"
+@pytest.mark.parametrize("name", ["jpeg", "hevc", "webp"])
+@pytest.mark.parametrize("color", ["rgb", "gray"])
+def test_downscale_then_encode_sizes(name, color, small_photo):
+    """The prepared (downscaled) image is what is encoded: the decoded variant has the
+    downscaled size (192x128 source: round(side * scale)), it is that image, and fewer
+    pixels take fewer bytes at the same parameter."""
+    enc, param = get_encoder(name), params_of(name)[1]
+    sizes = []
+    for scale, expected in [(1, (192, 128)), (0.5, (96, 64)), (0.25, (48, 32)), (0.125, (24, 16))]:
+        im = prepare(small_photo, scale, color)
+        assert (im.size, im.mode) == (expected, "L" if color == "gray" else "RGB")
+        data = enc.encode(im, param)
+        out = enc.decode(data)
+        assert out.size == expected, f"{name} at scale {scale} decodes to {out.size}"
+        diff = np.abs(np.asarray(out.convert(im.mode), dtype=np.float64) - np.asarray(im, dtype=np.float64))
+        assert diff.mean() < 25, f"{name} at scale {scale} decodes to something else"
+        sizes.append(len(data))
+    assert sizes[0] > sizes[1] > sizes[2] > sizes[3], f"{name} bytes {sizes} do not fall with the scale"
 
 
 def _image_with_metadata(im):

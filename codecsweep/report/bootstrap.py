@@ -160,19 +160,19 @@ def _weighted_midranks(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def spearman(x, y, groups, weights: np.ndarray, chunk: int = 100) -> np.ndarray:
-    """Spearman's rho of x and y for every row of ``weights`` (counts per group, e.g. per
-    image: items of a drawn image are drawn with it); row 0 of all-ones weights = the plain
+def spearman(x, y, unit, weights: np.ndarray, chunk: int = 100) -> np.ndarray:
+    """Spearman's rho of x and y for every row of ``weights`` (counts per sampling unit: ``unit``
+    is each item's unit, e.g. its image, whose items are drawn with it); row 0 of all-ones weights = the plain
     Spearman. NaN where either side has no spread."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    groups = np.asarray(groups)
+    unit = np.asarray(unit)
     ok = np.isfinite(x) & np.isfinite(y)
-    x, y, groups = x[ok], y[ok], groups[ok]
+    x, y, unit = x[ok], y[ok], unit[ok]
     out = np.full(len(weights), np.nan)
     if len(x) < 3:
         return out
     for start in range(0, len(weights), chunk):
-        w = weights[start : start + chunk][:, groups]
+        w = weights[start : start + chunk][:, unit]
         rx, ry = _weighted_midranks(x, w), _weighted_midranks(y, w)
         total = w.sum(axis=1, keepdims=True)
         mx, my = (w * rx).sum(1, keepdims=True) / total, (w * ry).sum(1, keepdims=True) / total

@@ -48,7 +48,7 @@ def color_intervals(ctx: Context) -> pd.DataFrame:
     """Per color mode, the means over all its variants pooled (rgb_vs_gray)."""
     rows = []
     for (ds, m), s in ctx.samples.items():
-        for (color,), cols in s.groups(["color"]):
+        for (color,), cols in s.settings_by(["color"]):
             row = {"dataset": ds, "model": m, "color": color}
             for name, q in (("rank_diff_mean", "rank_diff"), ("top1_agreement", "agrees")):
                 row[f"{name}_lo"], row[f"{name}_hi"] = interval(s.pooled(cols, q))
@@ -72,7 +72,7 @@ def _study_rule_intervals(ctx: Context, by: list[str]) -> pd.DataFrame:
     robust = by != ["encoder"]
     rows = []
     for (ds, m), s in ctx.samples.items():
-        for key, cols in s.groups(by):
+        for key, cols in s.settings_by(by):
             res = s.study_rule(cols)
             row = {"dataset": ds, "model": m, **dict(zip(by, key))}
             row["max_cr_source_lo"], row["max_cr_source_hi"] = interval(res["cr_source"])
@@ -95,7 +95,7 @@ def oracle_intervals(ctx: Context) -> pd.DataFrame:
     """The per-image oracle against the best fixed setting, any codec and per codec (oracle)."""
     rows = []
     for (ds, m), s in ctx.samples.items():
-        scopes = [("(any)", np.arange(len(s.settings)))] + [(e, c) for (e,), c in s.groups(["encoder"])]
+        scopes = [("(any)", np.arange(len(s.settings)))] + [(e, c) for (e,), c in s.settings_by(["encoder"])]
         for criterion in ("top-1 kept", "rank loss <= 1"):
             for scope, cols in scopes:
                 res = s.oracle(cols, criterion)

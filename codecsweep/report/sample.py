@@ -99,7 +99,8 @@ class Sample:
         top-1 agreement (all images)."""
         return ("correct", "top-1 accuracy", self.annotated), ("agrees", "top-1 agreement", self.n)
 
-    def groups(self, by: list[str]):
+    def settings_by(self, by: list[str]):
+        """(key, setting column indexes) per value of the ``by`` columns (e.g. per encoder)."""
         for key, d in self.settings.groupby(by, sort=False):
             yield (key if isinstance(key, tuple) else (key,)), d.index.to_numpy()
 

@@ -39,7 +39,7 @@ def headline_criteria(ctx: Context) -> pd.DataFrame:
     where it was found, how many images it rests on and how many would halve its interval."""
     rows = []
     for (dataset, model), s in ctx.samples.items():
-        for (encoder,), cols in s.groups(["encoder"]):
+        for (encoder,), cols in s.settings_by(["encoder"]):
             for name, res, where, n in _criteria(s, encoder, cols):
                 if not res:
                     continue
@@ -63,7 +63,7 @@ def headline_criteria(ctx: Context) -> pd.DataFrame:
 def _criteria(s: Sample, encoder: str, cols):
     """(criterion, result per resample, where it was found, images it rests on) of one encoder;
     the robust rule and the rates: the best of the encoder's curves (scales, color modes)."""
-    curves = [key for key, _ in s.groups(["encoder", "scale", "color"]) if key[0] == encoder]
+    curves = [key for key, _ in s.settings_by(["encoder", "scale", "color"]) if key[0] == encoder]
     curve_cols = [s.columns(encoder=e, scale=sc, color=c) for e, sc, c in curves]
     study = s.study_rule(cols)
     yield STUDY_RULE, study, _setting_at(s, study["at"]), s.n

@@ -20,7 +20,7 @@ FIT_MIN_POINTS, FIT_MIN_IMAGES = 6, 10
 def rate_thresholds(ctx: Context) -> pd.DataFrame:
     rows = []
     for (dataset, model), s in ctx.samples.items():
-        for (encoder, scale, color), cols in s.groups(["encoder", "scale", "color"]):
+        for (encoder, scale, color), cols in s.settings_by(["encoder", "scale", "color"]):
             for measure, what, n in s.measures():
                 for drop in DROPS:
                     res = s.rate_at_drop(cols, measure, drop)
@@ -46,11 +46,11 @@ def rate_thresholds(ctx: Context) -> pd.DataFrame:
 def bd_rates(ctx: Context) -> pd.DataFrame:
     rows = []
     for (dataset, model), s in ctx.samples.items():
-        for (scale, color), _ in s.groups(["scale", "color"]):
+        for (scale, color), _ in s.settings_by(["scale", "color"]):
             ref = s.columns(encoder="jpeg", scale=scale, color=color)
             if color != "rgb" or not len(ref):
                 continue
-            for (encoder,), _ in s.groups(["encoder"]):
+            for (encoder,), _ in s.settings_by(["encoder"]):
                 test = s.columns(encoder=encoder, scale=scale, color=color)
                 if encoder == "jpeg" or not len(test):
                     continue
@@ -67,7 +67,7 @@ def knee_fits(ctx: Context) -> pd.DataFrame:
     sample and on every resample: x = bits per pixel, and the JPEG quality for JPEG."""
     rows = []
     for (dataset, model), s in ctx.samples.items():
-        for (encoder,), _ in s.groups(["encoder"]):
+        for (encoder,), _ in s.settings_by(["encoder"]):
             cols = s.columns(encoder=encoder, scale=1.0, color="rgb")
             for axis, x in [("bpp", "bpp")] + ([("jpeg quality", "param")] if encoder == "jpeg" else []):
                 fit = s.knee_fit(cols, "agrees", x)
