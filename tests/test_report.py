@@ -1,23 +1,27 @@
 """Report queries checked against values computed by hand on a fixture written here with
-pyarrow (not by the code under test), and the fits against synthetic data."""
+pyarrow (not by the code under test), and the report's files against that fixture. (The
+fits and BD-rate on synthetic data: tests/test_stats.py.)"""
 
+import base64
+import html as html_lib
 import math
 import pathlib
+import re
 import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 from scipy.stats import spearmanr
 
 from codecsweep.codecs import ENCODERS
 from codecsweep.core import schemas
 from codecsweep.core.metric_table import METRIC_INFO
-from codecsweep.report import sample as analysis
-from codecsweep.report.bootstrap import fit_log_knee_many
 from codecsweep.report.build import build_report
 from codecsweep.report.database import connect
 
@@ -273,47 +277,130 @@ def test_spearman_against_scipy(report):
     assert c.loc[("jpeg", "ssim")].spearman_rank_diff == pytest.approx(spearmanr(*zip(*jpeg)).statistic, abs=1e-4)
 
 
+# The report's tables in report order (query files by name, then the Python tables by their
+# order): rows for the fixture, leading key columns, figures drawn from the table, and the title
+# of a Python table (a query file's title is its "-- title:" line). Rows by hand: d has 6
+# settings (jpeg 2 scales x 2 qualities, hevc 2 qualities) over images A and B, encoders jpeg
+# and hevc; d2 has 2 jpeg settings over image C; 4 metrics carry values (psnr, ssim, ms_ssim, dfd).
+REPORT_TABLES = [
+    ("param_table", 6 + 2, "dataset,model,encoder,scale,color,param,images", ["compression_vs_rank"], None),
+    ("rgb_vs_gray", 2, "dataset,model,color,variants,images", [], None),  # one color per dataset
+    ("headline", 3, "dataset,model,encoder,sets_within_1,sets", [], None),  # d jpeg, d hevc, d2 jpeg
+    # (encoder, scale): d jpeg 1 and 0.5, d hevc 1, d2 jpeg 1
+    ("headline_by_scale_color", 4, "dataset,model,encoder,scale,color", [], None),
+    ("thresholds", 3 * 4, "dataset,model,image_id,metric,dropped,held,threshold", ["ssim_thresholds"], None),
+    ("threshold_invariance", 2 * 4, "dataset,model,metric,images", [], None),
+    ("overfitting", 1, "dataset,model,image_id,encoder,original_rank", ["overfitting"], None),  # only C
+    # criteria x codecs: d (any), hevc, jpeg; d2 (any), jpeg
+    ("oracle", 2 * 3 + 2 * 2, "dataset,model,criterion,encoder,images", ["oracle"], None),
+    (
+        "curves",
+        6 + 2,
+        "dataset,model,encoder,scale,color,param,param_index",
+        ["accuracy_curves", "rate_accuracy"],
+        None,
+    ),
+    # scopes: d all, jpeg, hevc; d2 all, jpeg
+    ("metric_correlation", 5 * 4, "dataset,model,scope,metric,variants", ["metric_scatter"], None),
+    # (what, dataset, status): images d ok + rejected, d2 ok; metrics, predictions, variants per dataset
+    ("status", 3 + 3 * 2, "what,dataset,status,n", [], None),
+    (
+        "headline_criteria",
+        3 * 6,  # (dataset, encoder) x study, robust, accuracy -1/-5 pt, agreement -1/-5 pt
+        "dataset,model,encoder,criterion,cr_source",
+        [],
+        "The headline per encoder by every criterion, with intervals",
+    ),
+    (
+        "rate_thresholds",
+        4 * 2 * 2,  # curves (d jpeg 1, d jpeg 0.5, d hevc 1, d2 jpeg 1) x measure x drop
+        "dataset,model,encoder,scale,color,measure,drop_pt",
+        [],
+        "Rate at which top-1 accuracy / agreement falls by more than 1 and 5 points, per curve",
+    ),
+    (
+        "bd_rate",
+        2,  # d hevc against jpeg at scale 1, at equal accuracy and at equal agreement
+        "dataset,model,scale,color,encoder,vs,at_equal",
+        ["bd_rate"],
+        "Bitrate change against JPEG at equal top-1 accuracy and agreement (Bjøntegaard-style)",
+    ),
+    (
+        "knee_fits",
+        0,  # 2 or 3 points per curve: no fit
+        "dataset,model,encoder,x,c",
+        [],
+        "Helmholtz accuracy = c·log(q) fit and its knee, per encoder (scale 1, RGB)",
+    ),
+    (
+        "metric_kendall",
+        5 * 7,  # scopes as metric_correlation x every metric of the metric table, null ones included
+        "dataset,model,scope,metric,kendall_rank_diff",
+        [],
+        "Which quality metric predicts the classifier's degradation (Kendall)",
+    ),
+]
+
+
+def _sql_title(name: str) -> str:
+    (path,) = (REPO / "reports/sql").glob(f"[0-9][0-9]_{name}.sql")
+    (line,) = [x for x in path.read_text().splitlines() if x.startswith("-- title:")]
+    return line.removeprefix("-- title:").strip()
+
+
 def test_report_files(report):
     out = report.out
-    html = (out / "index.html").read_text()
-    assert html.count("data:image/png;base64,") >= 5
-    assert "1 image(s) were rejected" in html
-    assert (out / "rejected.csv").read_text().splitlines()[1] == "d,Z,Z.jpg,empty file (0 bytes)"
-    for name in ("rate_accuracy", "accuracy_curves", "metric_scatter", "ssim_thresholds", "compression_vs_rank"):
-        assert (out / "figures" / f"{name}.png").stat().st_size > 5000
-        assert (out / "figures" / f"{name}.svg").exists()
-    assert (out / "tables/headline.csv").exists() and (out / "tables/knee_fits.md").exists()
-
-
-def fit_log_knee(x, acc, candidates: int = 400) -> dict | None:
-    """``fit_log_knee_many`` on one curve (finite, positive x); None for < 3 points or no
-    spread in x (as ``Sample.knee_fit``)."""
-    x, acc = np.asarray(x, dtype=np.float64), np.asarray(acc, dtype=np.float64)
-    ok = np.isfinite(x) & np.isfinite(acc) & (x > 0)
-    x, acc = x[ok], acc[ok]
-    if len(x) < 3 or x.min() == x.max():
-        return None
-    return {k: float(v[0]) for k, v in fit_log_knee_many(x[None, :], acc[None, :], candidates).items()}
-
-
-def test_knee_fit_recovers_synthetic_parameters():
-    q = np.array([1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 18, 20, 25, 30, 40, 50], dtype=float)
-    c, knee, plateau = 0.21, 12.0, 0.93
-    acc = plateau + c * np.minimum(0, np.log(q / knee))
-    noise = np.random.default_rng(1).normal(0, 0.004, len(q))
-    fit = fit_log_knee(q, acc + noise)
-    assert fit["c"] == pytest.approx(c, rel=0.05)
-    assert fit["knee"] == pytest.approx(knee, rel=0.1)
-    assert fit["a"] == pytest.approx(plateau, abs=0.01) and fit["r2"] > 0.99
-    assert fit_log_knee([1, 2], [0.1, 0.2]) is None
-
-
-def test_bd_rate_of_a_codec_with_half_the_bits():
-    acc = np.array([0.2, 0.5, 0.7, 0.85, 0.95])
-    bpp = np.array([0.1, 0.2, 0.4, 0.8, 1.6])
-    assert analysis.bd_rate_saving(bpp, acc, bpp / 2, acc) == pytest.approx(-0.5)
-    assert analysis.bd_rate_saving(bpp, acc, bpp * 1.25, acc) == pytest.approx(0.25)
-    assert analysis.bd_rate_saving(bpp, acc, bpp, acc + 2) is None  # no common accuracy range
+    titles = [title or _sql_title(name) for name, _, _, _, title in REPORT_TABLES]
+    # Every table as CSV (header, rows) and Markdown (its title first), nothing else.
+    assert sorted(p.name for p in (out / "tables").iterdir()) == sorted(
+        f"{name}.{ext}" for name, *_ in REPORT_TABLES for ext in ("csv", "md")
+    )
+    for (name, rows, keys, _, _), title in zip(REPORT_TABLES, titles):
+        lines = (out / "tables" / f"{name}.csv").read_text().splitlines()
+        assert (lines[0] + ",").startswith(keys + ","), (name, lines[0])
+        assert lines[0].split(",") == list(report.tables[name].columns), name
+        assert len(lines) == 1 + rows, (name, len(lines) - 1)
+        df = report.tables[name]  # the values, read back as the table's text columns stay text
+        written = pd.read_csv(
+            out / "tables" / f"{name}.csv", dtype={c: str for c in df if pd.api.types.is_string_dtype(df[c])}
+        )
+        pd.testing.assert_frame_equal(written, df, check_dtype=False, obj=name)
+        md = (out / "tables" / f"{name}.md").read_text()
+        assert md.startswith(f"## {title}\n\n") and ("(no rows)" in md) == (rows == 0), name
+    figures = sorted(f for _, _, _, figs, _ in REPORT_TABLES for f in figs)
+    # summary.md: one section per table, in report order, each linking its own figures.
+    summary = (out / "summary.md").read_text()
+    assert re.findall(r"^### (.+)$", summary, flags=re.M) == titles
+    sections = summary.split("\n### ")[1:]
+    for (name, _, _, figs, _), title, section in zip(REPORT_TABLES, titles, sections):
+        assert section.startswith(title + "\n"), name
+        assert re.findall(r"\]\(figures/([\w.]+)\)", section) == [f"{f}.png" for f in figs], name
+    # Figures: a PNG (valid, of a real size) and an SVG for each, nothing else.
+    assert sorted(p.name for p in (out / "figures").iterdir()) == sorted(
+        f"{f}.{e}" for f in figures for e in ("png", "svg")
+    )
+    page = (out / "index.html").read_text()
+    for f in figures:
+        png = out / "figures" / f"{f}.png"
+        with Image.open(png) as im:
+            im.verify()
+            assert im.format == "PNG"
+        with Image.open(png) as im:
+            assert im.width > 300 and im.height > 200, (f, im.size)
+            lo, hi = im.convert("L").getextrema()
+            assert lo < hi, f"{f}.png is blank"
+        assert base64.b64encode(png.read_bytes()).decode() in page, f"{f}.png not embedded in index.html"
+        svg = (out / "figures" / f"{f}.svg").read_text()
+        assert "<svg" in svg and svg.rstrip().endswith("</svg>"), f
+    # index.html: every table's title as a heading, every figure embedded once.
+    for title in titles:
+        assert f"<h2>{html_lib.escape(title)}</h2>" in page, title
+    assert page.count("data:image/png;base64,") == len(figures)
+    assert "1 image(s) were rejected" in page
+    assert (out / "rejected.csv").read_text().splitlines() == [
+        "dataset,image_id,source_path,reason",
+        "d,Z,Z.jpg,empty file (0 bytes)",
+    ]
 
 
 def test_oracle_by_hand(report):
@@ -405,12 +492,22 @@ def test_degenerate_inputs(case, tmp_path):
     assert len(figs) == 8, figs
     if case == "empty":
         assert all(len(r.tables[n]) == 0 for n in ("param_table", "headline", "oracle", "headline_criteria"))
-        assert text.startswith("# codecsweep report\n\nNo classified variants")
+        assert text.startswith(
+            "# codecsweep report\n\nNo classified variants: nothing to answer yet (see the provenance below and "
+            "the status table).\n"
+        )
     if case == "one image":
         h = r.tables["headline_criteria"]
         study = h[h.criterion.str.startswith("study")]
         assert (study.cr_source_lo == study.cr_source).all() and study.images_to_halve_interval.isna().all()
-        assert "Too few images" in text or "cannot be estimated" in text
+        assert (
+            "How many images would halve the intervals cannot be estimated here (too few images, or no "
+            "spread between resamples)." in text
+        )
+        assert (
+            "SSIM threshold per image: 1 image(s) with both dropped and held variants, too few (< 5) to judge "
+            "the study's invariance claim." in text
+        )
     if case == "null ssim":
         assert "`ssim` is null everywhere" in text and "`ms_ssim` is null everywhere" in text
         assert r.tables["thresholds"][lambda t: t.metric == "ssim"].empty

@@ -1,7 +1,7 @@
 """The bootstrap and the criteria on data whose answer is known: coverage of a true mean,
 a grid with an isolated pass, a rate curve interpolated by hand, a codec with half the
-bits, the knee fit against a brute-force second implementation, the vectorized BD-rate
-against a one-curve second implementation (np.interp)."""
+bits, the knee fit against a brute-force second implementation and on a curve of known
+parameters, the vectorized BD-rate against a one-curve second implementation (np.interp)."""
 
 import math
 
@@ -130,6 +130,12 @@ def test_bd_rate_with_intervals_on_a_codec_with_half_the_bits():
     saving = s.bd_rate(s.columns(encoder="jpeg"), s.columns(encoder="half"), "agrees")
     lo, hi = stats.interval(saving)
     assert saving[0] == pytest.approx(-0.5) and lo == pytest.approx(-0.5) and hi == pytest.approx(-0.5)
+    # The one-curve version (benchmarks): half the bits, a quarter more, no common accuracy range.
+    acc = np.array([0.2, 0.5, 0.7, 0.85, 0.95])
+    bpp = np.array(bpp)
+    assert analysis.bd_rate_saving(bpp, acc, bpp / 2, acc) == pytest.approx(-0.5)
+    assert analysis.bd_rate_saving(bpp, acc, bpp * 1.25, acc) == pytest.approx(0.25)
+    assert analysis.bd_rate_saving(bpp, acc, bpp, acc + 2) is None
 
 
 def test_vectorized_knee_fit_matches_a_brute_force_least_squares():
@@ -147,6 +153,21 @@ def test_vectorized_knee_fit_matches_a_brute_force_least_squares():
                 best = (sse, knee, coef)
         assert fit["knee"][row] == pytest.approx(best[1])
         assert (fit["a"][row], fit["c"][row]) == pytest.approx(tuple(best[2]), abs=1e-9)
+    # A curve of known parameters (slightly noisy, JPEG qualities as x) is recovered.
+    q = np.array([1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 18, 20, 25, 30, 40, 50], dtype=float)
+    c, knee, plateau = 0.21, 12.0, 0.93
+    acc = plateau + c * np.minimum(0, np.log(q / knee)) + np.random.default_rng(1).normal(0, 0.004, len(q))
+    fit = {k: float(v[0]) for k, v in stats.fit_log_knee_many(q[None, :], acc[None, :]).items()}
+    assert fit["c"] == pytest.approx(c, rel=0.05)
+    assert fit["knee"] == pytest.approx(knee, rel=0.1)
+    assert fit["a"] == pytest.approx(plateau, abs=0.01) and fit["r2"] > 0.99
+    # Sample.knee_fit states no fit from fewer than 3 points.
+    two = [("jpeg", 1.0, p, k, b, a, 0, a) for p, k, b, a in [("10", 0, 0.1, 0.5), ("50", 1, 0.4, 0.9)]]
+    s = analysis.Sample(*_obs({f"i{i}": two for i in range(5)}))
+    assert s.knee_fit(s.columns(encoder="jpeg")) is None
+    three = two + [("jpeg", 1.0, "90", 2, 1.6, 1.0, 0, 1.0)]
+    s = analysis.Sample(*_obs({f"i{i}": three for i in range(5)}))
+    assert s.knee_fit(s.columns(encoder="jpeg"))["knee"].shape == (stats.RESAMPLES + 1,)
 
 
 def test_images_to_halve_is_about_four_times_the_sample():

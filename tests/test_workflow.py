@@ -100,16 +100,30 @@ def test_noop_rerun_computes_nothing(project):
 
 def test_results_deleted_rebuilds_from_cache(project):
     project.run()  # whatever earlier tests changed is computed first
-    before = {t: project.table(t) for t in ("variants", "predictions", "metrics")}
-    n_variants = len(before["variants"])
+    tables = ("images", "variants", "predictions", "metrics")
+    before = {t: project.table(t, drop=()) for t in tables}  # every column, encode_ms included
+    per_encoder = dict(
+        duckdb.execute(
+            f"SELECT encoder, count(*) FROM read_parquet('{project.root}/results/variants/**/*.parquet') GROUP BY ALL"
+        ).fetchall()
+    )
+    encoders, models, images = project.config["encoders"], project.config["models"], len(project.sheet_rows)
+    assert sorted(per_encoder) == sorted(encoders) and len(before["metrics"]) == sum(per_encoder.values())
     shutil.rmtree(project.root / "results")
     stats = project.run()
-    assert computed(stats, "") == 0
-    assert served(stats, "encode") == n_variants == served(stats, "measure")
+    # One job per stage, each served entirely from the cache: nothing computed, corrupt or failed.
+    expected = {f"encode:{e}": per_encoder[e] for e in encoders}
+    expected |= {f"measure:{e}": per_encoder[e] for e in encoders}
+    expected |= {f"classify:{m}:original": images for m in models}
+    expected |= {f"classify:{m}:{e}": per_encoder[e] for m in models for e in encoders}
+    assert {k: (v["served"], v["computed"], v["corrupt"], v["failed"]) for k, v in stats.items()} == {
+        k: (n, 0, 0, 0) for k, n in expected.items()
+    }
     assert served(stats, "classify") == len(before["predictions"])
-    after = {t: project.table(t, drop=()) for t in ("variants", "predictions", "metrics")}
-    assert {t: project.table(t) for t in after} == before
-    # encode_ms comes from the cache too: the rebuilt table is identical, timing included.
+    # The rebuilt tables equal the deleted ones, every column: encode_ms comes from the cache too.
+    after = {t: project.table(t, drop=()) for t in tables}
+    for t in tables:
+        assert after[t] == before[t], t
 
 
 def test_renamed_image_is_not_reencoded(project):
