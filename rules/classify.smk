@@ -4,6 +4,7 @@
 # source. Jobs ask for one GPU (`gpu=1`) so a cluster profile can place them on GPU nodes;
 # locally the resource is not limited, and a job uses CUDA when torch sees it, else the CPU
 # with one thread (on a CPU, more single-threaded jobs side by side beat fewer wide ones).
+# `runtime` (config): auto runs the models in ONNX Runtime on a CPU, in PyTorch with CUDA.
 
 
 rule classify_originals:
@@ -30,6 +31,7 @@ rule classify_originals:
         cache_dir=STUDY.cache_dir,
         models=STUDY.models,
         batch_size=config["batch_size"],
+        runtime=config["runtime"],
         limits=STUDY.limits,
     script:
         "../workflow_scripts/classify_originals.py"
@@ -64,6 +66,7 @@ rule analyze:
         cache_dir=STUDY.cache_dir,
         models=STUDY.models,
         batch_size=config["batch_size"],
+        runtime=config["runtime"],
         metric_options=config["metrics"],
         limits=STUDY.limits,
     script:

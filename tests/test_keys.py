@@ -83,3 +83,26 @@ def test_a_changed_setting_changes_the_bytes_too(small_photo, monkeypatch):
     plain = jpeg.encode(small_photo, "30")
     monkeypatch.setattr(type(jpeg), "settings", {**jpeg.settings, "optimize": True})
     assert len(jpeg.encode(small_photo, "30")) < len(plain)
+
+
+def test_runtime_fields_leave_pytorch_keys_as_they_were():
+    """ONNX Runtime's predictions and dfd get keys of their own; PyTorch's (runtime None) are unchanged."""
+    lite = models.preprocess_id(models.get_spec("efficientnet_lite0"))
+    pinned = "230c075f62cb145fb4fba55fb62056a567ba0ebbdaa8d01b3eb1006268ad00b3"
+    assert keys.prediction_key(ARTIFACT, "efficientnet_lite0", WEIGHTS, lite, False, None) == pinned
+    ort = keys.runtime_id("onnxruntime", "1.32.0", "torch-2.14.1", 17)
+    assert ort == "onnxruntime-1.32.0:torch-2.14.1:opset17:export-v1"
+    assert (
+        keys.prediction_key(ARTIFACT, "efficientnet_lite0", WEIGHTS, lite, False, ort)
+        == "689cb84ce1eb293593c07f1d40d1d8471c3d88de186d05f9975d720cccd98edb"
+    )
+    assert keys.dfd_id("m", WEIGHTS, "p") == f"dfd-v{keys.DFD_VERSION}:m:{WEIGHTS[:16]}:p"
+    assert keys.dfd_id("m", WEIGHTS, "p", ort) == f"dfd-v{keys.DFD_VERSION}:m:{WEIGHTS[:16]}:p:{ort}"
+
+
+def test_onnx_export_key_is_pinned_and_takes_every_field():
+    args = ("efficientnet_lite0", WEIGHTS, "torch-2.14.1", 17, "1.32.0")
+    base = keys.onnx_export_key(*args)
+    assert base == "4f7ad67977cc770111c6050df608c9e3c31219a5936182dfacde2fa787a6ef49"
+    changed = [keys.onnx_export_key(*args[:i], "x" if i != 3 else 18, *args[i + 1 :]) for i in range(len(args))]
+    assert len({base, *changed}) == len(args) + 1

@@ -31,6 +31,7 @@ DEFERRED = {
     "torch": "a job the cache serves entirely never pays torch's start-up (~1 s, ~400 MB)",
     "torchvision": "imports torch",
     "efficientnet_lite_pytorch": "imports torch",
+    "onnxruntime": "only jobs whose models run in ONNX Runtime load its native library (~40 ms)",
     "lpips": "imports torch; only when its backbone weights are present",
     "compressai": "optional (installed without dependency resolution); imports torch",
     "glymur": "JPEG 2000 only, and it must be pointed at an OpenJPEG library before its import",

@@ -21,6 +21,7 @@ analyze_shard(
     snakemake.output.stats,
     metric_options=snakemake.params.metric_options,
     batch_size=snakemake.params.batch_size,
+    runtime=snakemake.params.runtime,
     threads=snakemake.threads,
     limits=snakemake.params.limits,
     # to encode a damaged artifact again, the encoder is built as the encode job built it

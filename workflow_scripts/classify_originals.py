@@ -15,6 +15,7 @@ classify_originals_shard(
     dict(zip(snakemake.params.models, snakemake.output.predictions)),
     snakemake.output.stats,
     batch_size=snakemake.params.batch_size,
+    runtime=snakemake.params.runtime,
     threads=snakemake.threads,
     limits=snakemake.params.limits,
 )

@@ -34,6 +34,9 @@ DFD_VERSION = 2
 LPIPS_VERSION = "0.1"
 #: ``sensitivity.calibrate`` (DCT-domain gradient sensitivity of a classifier).
 SENSITIVITY_VERSION = 1
+#: ``models.runtimes.export_onnx``: what the exported graph computes (1 = the logits, then the
+#: family's stage taps as extra outputs; dynamic batch dimension).
+ONNX_EXPORT_VERSION = 1
 
 
 def make_key(kind: str, **fields) -> str:
@@ -74,12 +77,46 @@ def artifact_key(
     )
 
 
-def prediction_key(input_sha256: str, model: str, weights_sha256: str, preprocess_id: str, is_original: bool) -> str:
-    """Class scores of one input (an artifact, or a source: then its normalization counts)."""
+def prediction_key(
+    input_sha256: str,
+    model: str,
+    weights_sha256: str,
+    preprocess_id: str,
+    is_original: bool,
+    runtime: str | None = None,
+) -> str:
+    """Class scores of one input (an artifact, or a source: then its normalization counts).
+    ``runtime``: what runs the network when it is not PyTorch eager (``runtime_id``), so two
+    runtimes' predictions never mix; None (PyTorch) leaves the key as it always was."""
     fields = dict(input=input_sha256, model=model, weights=weights_sha256, preprocess=preprocess_id)
     if is_original:
         fields["normalization"] = NORMALIZATION_VERSION
+    if runtime is not None:
+        fields["runtime"] = runtime
     return make_key("prediction", **fields)
+
+
+def runtime_id(runtime: str, runtime_version: str, exporter: str, opset: int) -> str:
+    """A non-PyTorch runtime of an exported graph: the runtime, and what made the graph.
+
+    >>> runtime_id("onnxruntime", "1.32.0", "torch-2.14.1", 17)
+    'onnxruntime-1.32.0:torch-2.14.1:opset17:export-v1'
+    """
+    return f"{runtime}-{runtime_version}:{exporter}:opset{opset}:export-v{ONNX_EXPORT_VERSION}"
+
+
+def onnx_export_key(model: str, weights_sha256: str, exporter: str, opset: int, runtime_version: str) -> str:
+    """A classifier exported to ONNX (its stage taps as extra outputs): the weights, the exporter
+    (``torch-<version>``), the opset and the version of the runtime that runs it."""
+    return make_key(
+        "onnx_export",
+        export=ONNX_EXPORT_VERSION,
+        model=model,
+        weights=weights_sha256,
+        exporter=exporter,
+        opset=opset,
+        runtime=runtime_version,
+    )
 
 
 def pixel_metrics_id(upscale: str) -> str:
@@ -88,8 +125,10 @@ def pixel_metrics_id(upscale: str) -> str:
     return f"pixel-v{PIXEL_METRICS_VERSION}:upscale-{upscale}"
 
 
-def dfd_id(model: str, weights_sha256: str, preprocess_id: str) -> str:
-    return f"dfd-v{DFD_VERSION}:{model}:{weights_sha256[:16]}:{preprocess_id}"
+def dfd_id(model: str, weights_sha256: str, preprocess_id: str, runtime: str | None = None) -> str:
+    """``runtime``: the taps' runtime when it is not PyTorch (``runtime_id``); None: the id as it always was."""
+    base = f"dfd-v{DFD_VERSION}:{model}:{weights_sha256[:16]}:{preprocess_id}"
+    return base if runtime is None else f"{base}:{runtime}"
 
 
 def lpips_id(net: str, weights_sha256: str | None) -> str:

@@ -11,17 +11,22 @@ from ..core.keys import dfd_id, lpips_id
 from ..models import (
     MissingWeights,
     check_weights,
-    forward,
     get_spec,
-    load_model,
+    load_runtime,
     preprocess,
     preprocess_id,
+    resolve_runtime,
+    run_model,
+    runtime_id,
     weights_sha256,
 )
 
 
 def unit_features(feats) -> list:
-    """Per stage, each position's channel vector scaled to unit length (LPIPS's normalization)."""
+    """Per stage, each position's channel vector scaled to unit length (LPIPS's normalization).
+    Torch tensors (PyTorch's taps) or numpy arrays (ONNX Runtime's: no torch needed), float32."""
+    if isinstance(feats[0], np.ndarray):
+        return [f / (np.sqrt(np.square(f).sum(axis=1, keepdims=True)) + np.float32(1e-10)) for f in feats]
     return [f / (f.norm(dim=1, keepdim=True) + 1e-10) for f in feats]
 
 
@@ -29,12 +34,16 @@ def normalized_distance(feats_a, feats_b, a_is_unit: bool = False):
     """LPIPS without its learned weights: per stage, unit-normalize each position's channel
     vector, take the squared difference summed over channels, average over positions; then
     average over stages. 0 for identical inputs, at most 4. ``a_is_unit``: ``feats_a`` went
-    through ``unit_features`` already (a reference compared with many variants)."""
+    through ``unit_features`` already (a reference compared with many variants). One value
+    per batch item: a torch tensor for torch features, a numpy array for numpy ones (the same
+    float32 sums, equal within 1e-6 relative: ``tests/test_runtime.py``)."""
+    units_a = feats_a if a_is_unit else unit_features(feats_a)
+    pairs = list(zip(units_a, unit_features(feats_b)))
+    if isinstance(feats_b[0], np.ndarray):
+        return np.stack([np.square(na - nb).sum(axis=1).mean(axis=(1, 2)) for na, nb in pairs]).mean(axis=0)
     import torch
 
-    units_a = feats_a if a_is_unit else unit_features(feats_a)
-    per_stage = [((na - nb) ** 2).sum(dim=1).mean(dim=(1, 2)) for na, nb in zip(units_a, unit_features(feats_b))]
-    return torch.stack(per_stage).mean(dim=0)
+    return torch.stack([((na - nb) ** 2).sum(dim=1).mean(dim=(1, 2)) for na, nb in pairs]).mean(dim=0)
 
 
 class DeepFeatureDistance:
@@ -48,11 +57,16 @@ class DeepFeatureDistance:
     measures how far the variant moved in the classifier's feature space, and it is read off
     the very forward pass that classifies the variant (``models.forward(with_taps=True)``):
     no second run of the network.
+
+    ``runtime``: the config's choice (``models.resolve_runtime``) for the taps' network; ONNX
+    Runtime's taps differ from PyTorch's in the 5th-6th digit, so a dfd of theirs has an id
+    of its own (``runtime_id`` appended; PyTorch's id is unchanged).
     """
 
-    def __init__(self, model_name: str = "efficientnet_lite0"):
-        self.model_name = model_name
-        self.id = dfd_id(model_name, weights_sha256(model_name), preprocess_id(get_spec(model_name)))
+    def __init__(self, model_name: str = "efficientnet_lite0", runtime: str = "torch"):
+        self.model_name, spec = model_name, get_spec(model_name)
+        self.runtime = resolve_runtime(runtime, spec)
+        self.id = dfd_id(model_name, weights_sha256(model_name), preprocess_id(spec), runtime_id(self.runtime))
 
     @staticmethod
     def reference(ref_feats: list) -> list:
@@ -65,11 +79,12 @@ class DeepFeatureDistance:
         (``reference``)."""
         return float(normalized_distance(reference, feats, a_is_unit=True)[0])
 
-    def between(self, original, variant) -> float:
-        """The definition, computed on its own (two forward passes): for tests and benchmarks."""
-        model = load_model(self.model_name)
+    def between(self, original, variant, cache=None) -> float:
+        """The definition, computed on its own (one pass of both images) in the distance's
+        runtime: for tests and benchmarks (``cache``: where ONNX Runtime's export is kept)."""
+        model = load_runtime(self.model_name, self.runtime, cache)
         batch = np.stack([preprocess(model.spec, original), preprocess(model.spec, variant)])
-        _, taps = forward(model, batch, with_taps=True)
+        _, taps = run_model(model, batch, with_taps=True)
         return self.distance(self.reference([t[0:1] for t in taps]), [t[1:2] for t in taps])
 
 

@@ -116,7 +116,8 @@ class LpipsGroup(MetricGroup):
 
 @register_group
 class DfdGroup(MetricGroup):
-    """The deep-feature distance on the stage features of ``metrics.dfd_model`` (null: not computed)."""
+    """The deep-feature distance on the stage features of ``metrics.dfd_model`` (null: not computed);
+    ``options["runtime"]``: the runtime choice of the job's classifiers (the taps come from theirs)."""
 
     name = "dfd"
 
@@ -124,7 +125,7 @@ class DfdGroup(MetricGroup):
         if not options.get("dfd_model"):
             raise Disabled("")
         self.tap_model = options["dfd_model"]
-        self.dfd = DeepFeatureDistance(self.tap_model)
+        self.dfd = DeepFeatureDistance(self.tap_model, options.get("runtime", "torch"))
         self.id = self.dfd.id
 
     def prepare(self, source_rgb, source_taps=None):

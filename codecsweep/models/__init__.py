@@ -9,12 +9,17 @@ Two sources of weights, neither downloaded at run time:
   beforehand on a connected machine by ``codecsweep fetch-weights NAME``.
 
 Weights load with ``weights_only=True``; their sha256 is part of every prediction's key.
+What runs the network (PyTorch eager, or ONNX Runtime on a CPU from a cached export) is
+``runtimes``'s: ``resolve_runtime``, ``load_runtime``, ``run_model``.
 """
 
 from ..core.weights import MissingWeights
 from .families import FAMILIES, family_of
 from .inference import LoadedModel, forward, load_model, logits, preprocess, preprocess_id
 from .ranking import rank_difference, rank_of, softmax, top_k
+from .runtimes import RUNTIMES, OnnxModel, resolve_runtime, runtime_id
+from .runtimes import load as load_runtime
+from .runtimes import run as run_model
 from .specs import MODELS, ModelSpec, get_spec
 from .weights import check_weights, weights_path, weights_sha256
 
@@ -24,16 +29,22 @@ __all__ = [
     "LoadedModel",
     "MissingWeights",
     "ModelSpec",
+    "OnnxModel",
+    "RUNTIMES",
     "check_weights",
     "family_of",
     "forward",
     "get_spec",
     "load_model",
+    "load_runtime",
     "logits",
     "preprocess",
     "preprocess_id",
     "rank_difference",
     "rank_of",
+    "resolve_runtime",
+    "run_model",
+    "runtime_id",
     "softmax",
     "top_k",
     "weights_path",

@@ -54,13 +54,15 @@ def analyze_shard(
     threads: int = 1,
     limits: Limits = Limits(),
     encoder_inputs: dict[str, str] | None = None,
+    runtime: str = "torch",
 ) -> list[JobStats]:
     """Predictions of every model and every metric group for the variants of one shard and
     encoder. ``originals``: model -> the originals' predictions (their ranks are the
     reference); ``metric_options``: the config's ``metrics``; ``encoder_inputs``: the files
-    of the encoder's ``needs`` (to encode a damaged artifact again)."""
+    of the encoder's ``needs`` (to encode a damaged artifact again); ``runtime``: the
+    config's (``Classifier``; the dfd group's taps come from the same runtime)."""
     job = AnalyzeJob(images_path, variants_path, originals, dataset, shard, models, cache_dir, limits)
-    job.setup(metric_options or DEFAULT_METRICS, batch_size, threads, encoder_inputs or {})
+    job.setup(metric_options or DEFAULT_METRICS, batch_size, threads, encoder_inputs or {}, runtime)
     job.plan()
     job.run()
     job.cache.close()  # seal the job's pack before its outputs exist
@@ -120,13 +122,15 @@ class AnalyzeJob:
         self.missing: list[set[str]] = [set() for _ in self.variants]  # metric groups to compute
         self.errors: dict[int, str] = {}
 
-    def setup(self, metric_options: dict, batch_size, threads: int, encoder_inputs: dict) -> None:
-        self.groups = metric_groups(metric_options)
+    def setup(self, metric_options: dict, batch_size, threads: int, encoder_inputs: dict, runtime="torch") -> None:
+        self.groups = metric_groups({**metric_options, "runtime": runtime})
         self.tap_groups = [g for g in self.groups if g.tap_model]
         tap_models = {g.tap_model for g in self.tap_groups}
-        self.nets = {name: Classifier(name, batch_size, threads, taps=name in tap_models) for name in self.models}
+        self.nets = {
+            name: Classifier(name, batch_size, threads, name in tap_models, runtime, self.cache) for name in self.models
+        }
         for name in sorted(tap_models - set(self.models)):  # features only: not this study's predictions
-            self.nets[name] = Classifier(name, batch_size, threads, taps=True)
+            self.nets[name] = Classifier(name, batch_size, threads, True, runtime, self.cache)
         self.stats = {
             name: JobStats("classify", self.dataset, self.shard, encoder=self.encoder, model=name)
             for name in self.models

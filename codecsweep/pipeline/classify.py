@@ -11,13 +11,15 @@ import numpy as np
 from ..core import schemas
 from ..core.keys import prediction_key
 from ..models import (
-    forward,
     get_spec,
-    load_model,
+    load_runtime,
     preprocess,
     preprocess_id,
     rank_difference,
     rank_of,
+    resolve_runtime,
+    run_model,
+    runtime_id,
     softmax,
     top_k,
     weights_sha256,
@@ -33,25 +35,38 @@ log = logging.getLogger("codecsweep")
 class Classifier:
     """One classifier of a job: its prediction key recipe now, the network only once something
     must be computed (a job the cache serves entirely never imports torch). ``taps``: its
-    forward passes also return the stage features (for a metric group with ``tap_model``)."""
+    forward passes also return the stage features (for a metric group with ``tap_model``).
 
-    def __init__(self, name: str, batch_size: dict | int, threads: int, taps: bool = False):
+    ``runtime``: the config's choice (``models.resolve_runtime``: ``auto``, ``torch``,
+    ``onnxruntime``); a non-PyTorch runtime is part of the prediction key. ONNX Runtime loads
+    the model's export from ``cache`` (exporting it there on first use), so a job whose export
+    is cached never imports torch."""
+
+    def __init__(
+        self, name: str, batch_size: dict | int, threads: int, taps: bool = False, runtime: str = "torch", cache=None
+    ):
         self.name, self.spec = name, get_spec(name)
         self.weights, self.preprocessing = weights_sha256(name), preprocess_id(self.spec)
         self.batch_size, self.threads, self.want_taps = batch_size, threads, taps
+        self.runtime = resolve_runtime(runtime, self.spec)
+        self.runtime_id, self.cache = runtime_id(self.runtime), cache
         self._model = None
 
     def key(self, input_sha256: str, is_original: bool) -> str:
-        return prediction_key(input_sha256, self.name, self.weights, self.preprocessing, is_original)
+        return prediction_key(input_sha256, self.name, self.weights, self.preprocessing, is_original, self.runtime_id)
 
     @property
     def model(self):
         if self._model is None:
-            use_torch(self.threads)
-            self._model = load_model(self.name)
+            if self.runtime == "torch":
+                use_torch(self.threads)
+            self._model = load_runtime(self.name, self.runtime, self.cache, self.threads)
             size = self.batch_size
             self.batch = size if isinstance(size, int) else size.get(self._model.device.split(":")[0], size["cpu"])
-            log.info("%s on %s, batches of %d, %d thread(s)", self.name, self._model.device, self.batch, self.threads)
+            log.info(
+                "%s in %s on %s, batches of %d, %d thread(s)",
+                *(self.name, self.runtime_id or "torch", self._model.device, self.batch, self.threads),
+            )
         return self._model
 
     def loaded_batch(self) -> int:
@@ -79,7 +94,7 @@ class Classifier:
             n = len(chunk)
             if n < self.batch:
                 chunk = np.concatenate([chunk, np.zeros((self.batch - n, *chunk.shape[1:]), chunk.dtype)])
-            logits, taps = forward(model, chunk, with_taps=self.want_taps)
+            logits, taps = run_model(model, chunk, with_taps=self.want_taps)
             out_logits.extend(logits[:n])
             if taps is not None:
                 out_taps.extend([[t[i : i + 1] for t in taps] for i in range(n)])
@@ -125,13 +140,16 @@ def classify_originals_shard(
     batch_size: dict | int = 4,
     threads: int = 1,
     limits: Limits = Limits(),
+    runtime: str = "torch",
 ) -> list[JobStats]:
-    """Predictions of every model for the originals of a shard (one job for all models)."""
+    """Predictions of every model for the originals of a shard (one job for all models);
+    ``runtime``: the config's (``Classifier``)."""
     cache = Cache(cache_dir)
     images = shard_images(images_path, shard)
     all_stats, sources = [], {}
     for name in models:
-        net, stats = Classifier(name, batch_size, threads), JobStats("classify", dataset, shard, model=name)
+        net = Classifier(name, batch_size, threads, runtime=runtime, cache=cache)
+        stats = JobStats("classify", dataset, shard, model=name)
         keys = [net.key(img["source_sha256"], True) for img in images]
         scores = {}
         for img, key in zip(images, keys):
