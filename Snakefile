@@ -1,10 +1,10 @@
 # codecsweep: lossy image compression vs pretrained CNN classification.
 # Stages (one .smk each): datasets -> sensitivity (for encoders that need a map) -> encode -> classify
 # (originals; analyze = classify every variant with every model + measure it) -> report.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 from codecsweep.storage.records import remove_damaged
-from codecsweep.study.config import check_inputs, load_study
+from codecsweep.study.config import check_inputs, load_study, validate_config
 from codecsweep.study.datasets import DEFAULT_ROOT, manifest_path, manifests, write_if_changed
 
 min_version("9.0")
@@ -16,7 +16,8 @@ configfile: "config/config.yaml"
 report: "report/workflow.rst"
 
 
-validate(config, "config/schema.yaml")
+# Types and allowed values (and the defaults filled in); a ConfigError names the key, the value, what is allowed.
+validate_config(config, f"{workflow.basedir}/config/schema.yaml")
 STUDY = load_study(config)
 DATASETS = list(STUDY.datasets)
 # Before any job: roots, sheets and cache_dir exist and work (a ConfigError names the key).

@@ -36,6 +36,12 @@ def shard_mem_mb(stage):
     return mem_mb
 
 
+def ingest_mem_mb(wildcards, input):
+    """A resources callable: a shard's ingest mem_mb from the largest image its manifest (input[0])
+    lists, by the files' headers (codecsweep.config.Study.ingest_mem_mb: 400 + 24 MB/MP)."""
+    return STUDY.ingest_mem_mb(input[0])
+
+
 def shard_priority(stage):
     """A priority callable: which ready job Snakemake starts first (codecsweep.config.priority)."""
     return lambda w: priority(stage, SHARD_FILES.get((w.dataset, int(w.shard)), 0))

@@ -30,7 +30,7 @@ rule ingest:
     conda:
         "../envs/codecsweep.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=ingest_mem_mb,
         runtime=60,
     params:
         spec=lambda w: STUDY.datasets[w.dataset],

@@ -1,13 +1,17 @@
 """Config errors are caught before any work, naming the key."""
 
 import copy
+import struct
+import subprocess
+import sys
+import zlib
 
 import pytest
 import yaml
-from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from codecsweep.core import schemas
+from codecsweep.study import config as study_config
 from codecsweep.study.config import ConfigError, load_study
 from tests.conftest import REPO
 
@@ -20,7 +24,7 @@ def config():
 
 
 def check(cfg):
-    validate(cfg, str(REPO / "config/schema.yaml"))
+    study_config.validate_config(cfg, REPO / "config/schema.yaml")  # as the Snakefile does
     return load_study(cfg)
 
 
@@ -34,16 +38,82 @@ def test_default_config_is_the_study_grid(config):
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda c: c.update(batch_size=0), "0 is not valid under any of the given schemas"),
-        (lambda c: c.update(colour="rgb"), "'colour' was unexpected"),
-        (lambda c: c["datasets"][0].update(kind="zip"), "'zip' is not one of"),
-        (lambda c: c.update(models="efficientnet_lite0"), "'efficientnet_lite0' is not of type 'array'"),
+        # minimum, exclusiveMinimum, maximum (also inside batch_size's oneOf)
+        (lambda c: c["datasets"][0].update(shards=0), "datasets[0].shards is 0; it must be at least 1"),
+        (lambda c: c.update(batch_size=0), "batch_size is 0; it must be at least 1"),
+        (lambda c: c.update(batch_size={"cpu": 5000}), "batch_size.cpu is 5000; it must be at most 4096"),
+        (lambda c: c.update(scales=[0.5, 0]), "scales[1] is 0; it must be more than 0"),
+        # enum
+        (
+            lambda c: c["datasets"][0].update(kind="zip"),
+            "datasets[0].kind is 'zip'; allowed: 'sheet', 'folder', 'imagefolder', 'ilsvrc_val'",
+        ),
+        (
+            lambda c: c.update(metrics={"lpips_net": "vgg19"}),
+            "metrics.lpips_net is 'vgg19'; allowed: null, 'alex', 'vgg', 'squeeze'",
+        ),
+        # type
+        (lambda c: c.update(models="efficientnet_lite0"), "models is 'efficientnet_lite0'; it must be a list ([a, b])"),
+        (lambda c: c.update(batch_size="8"), "batch_size is '8'; it must be an integer or a mapping (key: value)"),
+        (lambda c: c.update(cache_dir=None), "cache_dir is null; it must be a string"),
+        # additionalProperties
+        (
+            lambda c: c.update(colour="rgb"),
+            "unknown key 'colour' (did you mean 'colors'?); allowed: "
+            + ", ".join(sorted(yaml.safe_load((REPO / "config/schema.yaml").read_text())["properties"])),
+        ),
+        (
+            lambda c: c.update(metrics={"lpips": "alex"}),
+            "unknown key 'lpips' in metrics (did you mean 'lpips_net'?); allowed: dfd_model, lpips_net",
+        ),
+        # required
+        (lambda c: c.pop("encoders"), "the required key 'encoders' is missing (required: datasets, grids, encoders)"),
+        (
+            lambda c: c["datasets"][0].pop("root"),
+            "the required key 'root' is missing in datasets[0] (required: name, kind, root)",
+        ),
+        # pattern, minItems, uniqueItems
+        (
+            lambda c: c["datasets"][0].update(name="my photos"),
+            "datasets[0].name is 'my photos'; it must match the regular expression ^[A-Za-z0-9_-]+$",
+        ),
+        (lambda c: c.update(encoders=[]), "encoders is []; it needs at least 1 item"),
+        (lambda c: c.update(encoders=["jpeg", "jpeg"]), "encoders is [jpeg, jpeg]; each item may appear once"),
     ],
 )
-def test_schema_rejects(config, mutate, message):
+def test_schema_errors_are_one_sentence_naming_key_value_and_what_is_allowed(config, mutate, message):
+    """They were jsonschema's text (``Failed validating 'minimum' in schema[...]['shards']``)."""
     mutate(config)
-    with pytest.raises(WorkflowError, match=message):
+    with pytest.raises(ConfigError) as err:
         check(config)
+    assert str(err.value) == message
+
+
+def test_validate_config_fills_the_defaults_as_snakemake_does(config):
+    ours, snakemakes = copy.deepcopy(config), copy.deepcopy(config)
+    assert study_config.validate_config(ours) is ours
+    validate(snakemakes, str(REPO / "config/schema.yaml"))
+    assert ours == snakemakes and ours["metrics"]["lpips_net"] == "alex" and ours["datasets"][0]["shards"] >= 1
+
+
+@pytest.mark.parametrize(
+    "value, want",
+    [
+        ("0", "batch_size is 0; it must be at least 1"),
+        ("big", "batch_size is 'big'; it must be an integer or a mapping"),
+    ],
+)
+def test_the_workflow_says_which_key_is_wrong(value, want):
+    """What `snakemake` itself prints for a bad value: the sentence, not jsonschema's dump."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--config", f"batch_size={value}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "ConfigError in file" in out, out[-2000:]
+    assert want in out and "Failed validating" not in out, out[-2000:]
 
 
 def test_semantic_errors_name_the_key(config, tmp_path):
@@ -107,3 +177,53 @@ def test_priority_runs_upstream_stages_then_larger_shards_first():
     assert min(priority("encode", 0), priority("classify", 0)) > priority("analyze", 10**9)
     # ... and within a stage the shard listing more files first.
     assert priority("analyze", 5) - priority("analyze", 2) == 3
+
+
+def header_only_png(path, width: int, height: int) -> None:
+    """A PNG whose header says width x height, with almost no data: what the DAG reads of it."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+
+
+def test_ingest_mem_mb_grows_with_the_largest_image_its_manifest_lists(tmp_path):
+    """Ingest declared a fixed 2000 MB; a 10000x10000 PNG peaked at 2386. Now: 400 + 24 MB per
+    megapixel of the shard's largest image, by the headers of the files its manifest lists."""
+    from codecsweep.storage.images import Limits
+    from codecsweep.study.datasets import manifests
+
+    base, per_mp = study_config.MEM_MB["ingest"]
+    assert (base, per_mp) == (400, 24)
+    root = tmp_path / "imgs"
+    root.mkdir()
+    header_only_png(root / "big.png", 10000, 10000)
+    header_only_png(root / "small.png", 640, 480)
+    (root / "notes.txt").write_text("not an image")
+    spec = {"kind": "folder", "root": str(root), "shards": 1}
+    manifest = tmp_path / "shard-0.jsonl"
+    manifest.write_text(manifests(spec)[0])
+    study = study_config.Study({"d": spec}, (1.0,), ("rgb",), {}, (), (), "", Limits())
+    assert study.ingest_mem_mb(manifest) == 400 + 24 * 100 == 2800
+    # Over max_pixels, an image is rejected from its header before decoding: it needs nothing.
+    tight = study_config.Study({"d": spec}, (1.0,), ("rgb",), {}, (), (), "", Limits(max_pixels=10**6))
+    assert tight.ingest_mem_mb(manifest) == int(400 + 24 * 0.3072)
+    assert study.ingest_mem_mb(tmp_path / "none.jsonl") == 400 + 24 * 12  # no manifest: the 12 MP guess
+
+
+def test_the_ingest_job_declares_that_memory(tmp_path):
+    """The rule uses it: Snakemake's dry run shows mem_mb of the ingest job of the shard."""
+    from tests.workflow import SNAKEMAKE, Project
+
+    p = Project(tmp_path / "s", tmp_path / "cache", images=("chelsea",), encoders=("jpeg",))
+    header_only_png(p.root / "data/imgs/big.png", 10000, 6000)
+    p.sheet_rows.append(("big", "big.png", ""))
+    p.write_sheet()
+    proc = subprocess.run(
+        [*SNAKEMAKE, "-n", "results/images/t/shard-0.parquet"], cwd=p.root, capture_output=True, text=True, env=p.env
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "mem_mb=1840," in proc.stdout, proc.stdout[-3000:]  # 400 + 24 × 60 MP

@@ -18,7 +18,7 @@ import tifffile
 import yaml
 from PIL import Image, ImageCms, PngImagePlugin
 
-from codecsweep.storage.images import Limits, load_source, path_text
+from codecsweep.storage.images import BadImage, Limits, load_source, path_text
 from codecsweep.study.config import ConfigError, check_inputs, load_study
 from codecsweep.study.datasets import ingest, manifests, write_if_changed
 from tests.conftest import REPO
@@ -288,3 +288,254 @@ def test_folder_with_bad_files_runs_end_to_end(tmp_path, photo):
         f"SELECT source_sha256 FROM read_parquet('{p.root}/results/images/f/*.parquet') WHERE image_id = 'coffee'"
     )
     assert new[0]["source_sha256"] != old_sha
+
+
+# -- issue 26: what a damaged, raw, PostScript or 16-bit file does ---------------------------------
+
+
+def _tiff_entries(data: bytes, ifd: int) -> list[int]:
+    """Offsets of the 12-byte entries of the (little-endian) IFD at ``ifd``."""
+    n = struct.unpack("<H", data[ifd : ifd + 2])[0]
+    return [ifd + 2 + 12 * i for i in range(n)]
+
+
+def damaged_second_page_tiff(path: pathlib.Path) -> None:
+    """A 2-page TIFF (Pillow's) whose second page lost its width and height tags."""
+    frames = [Image.new("RGB", (16, 16), "red"), Image.new("RGB", (16, 16), "blue")]
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    data = bytearray(path.read_bytes())
+    first = struct.unpack("<I", data[4:8])[0]
+    entries = _tiff_entries(data, first)
+    second = struct.unpack("<I", data[entries[-1] + 12 : entries[-1] + 16])[0]
+    for e in _tiff_entries(data, second):
+        if struct.unpack("<H", data[e : e + 2])[0] in (256, 257):  # ImageWidth, ImageLength
+            data[e : e + 2] = struct.pack("<H", 999)  # an unknown private tag instead
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_page_of_a_multipage_tiff_is_a_rejection_not_a_crash(tmp_path, small_photo):
+    """Pillow raised ``TypeError: Missing dimensions`` (counting the frames): ingest, catching
+    only BadImage/KeyError/OSError, died and the shard's valid images never ran."""
+    root = tmp_path / "ds"
+    root.mkdir()
+    damaged_second_page_tiff(root / "pages.tif")
+    small_photo.save(root / "fine.png")
+    with pytest.raises(BadImage, match=r"^cannot decode \(TypeError: Missing dimensions\)"):
+        load_source(root / "pages.tif")
+    rows = {r["image_id"]: r for r in ingest("d", {"kind": "folder", "root": str(root), "shards": 1}, Limits())}
+    assert rows["fine"]["status"] == "ok"
+    assert rows["pages"]["status"] == "rejected" and rows["pages"]["source_path"] == str(root / "pages.tif")
+    assert rows["pages"]["error"] == (
+        "cannot decode (TypeError: Missing dimensions): the file is damaged, re-export it"
+    )
+
+
+@pytest.fixture
+def no_programs(monkeypatch) -> list:
+    """Every way a library could start a program, recorded (and refused): the list must stay empty."""
+    import subprocess
+
+    from PIL import EpsImagePlugin
+
+    started = []
+
+    def refuse(name):
+        def call(*args, **kwargs):
+            started.append((name, args[:1]))
+            raise OSError(f"test: {name} refused")
+
+        return call
+
+    monkeypatch.setattr(subprocess, "Popen", refuse("subprocess.Popen"))
+    for name in ("posix_spawn", "posix_spawnp", "fork", "system", "execv", "execvp", "execve"):
+        if hasattr(os, name):
+            monkeypatch.setattr(os, name, refuse(f"os.{name}"))
+    # Pillow's EPS reader runs Ghostscript (when one is installed): record the attempt itself.
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", refuse("EpsImagePlugin.Ghostscript"))
+    return started
+
+
+def _samples() -> dict[str, bytes]:
+    """A small image in every format Pillow and pillow-heif can write (multi-frame ones too)."""
+    Image.init()
+    base = Image.fromarray((np.arange(24 * 16 * 3).reshape(16, 24, 3) * 7 % 256).astype(np.uint8), "RGB")
+    out = {}
+    for fmt in sorted(Image.SAVE):
+        for mode in ("RGB", "L", "RGBA", "1", "P"):
+            buf = io.BytesIO()
+            try:
+                base.convert(mode).save(buf, format=fmt)
+            except Exception:  # a mode (or a stub format: BUFR, GRIB, HDF5, WMF) it cannot write
+                continue
+            out[fmt] = buf.getvalue()
+            break
+    for fmt in sorted(Image.SAVE_ALL):
+        buf = io.BytesIO()
+        try:
+            base.save(buf, format=fmt, save_all=True, append_images=[base.rotate(180)])
+        except Exception:
+            continue
+        out[f"{fmt} (2 frames)"] = buf.getvalue()
+    return out
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow on damaged files: expected
+def test_fuzzed_files_of_every_registered_format_are_images_or_rejections(tmp_path, no_programs):
+    """Byte flips and truncations of every writable format (seeded): load_source returns an
+    image or raises BadImage with a reason, never anything else, and starts no program."""
+    import random
+
+    rng = random.Random(26)
+    samples = _samples()
+    assert {"TIFF", "PNG", "JPEG", "HEIF", "AVIF", "EPS", "PDF", "TIFF (2 frames)"} <= set(samples)
+    outcomes, crashes = {"ok": 0, "rejected": 0}, []
+    for fmt, data in samples.items():
+        for i in range(12):
+            b = bytearray(data)
+            if i % 3 == 0:
+                b = b[: rng.randrange(1, len(b))]
+            else:  # flips, half of them in the first 64 bytes (the headers)
+                for _ in range(rng.randint(1, 8)):
+                    b[rng.randrange(min(64, len(b)) if rng.random() < 0.5 else len(b))] = rng.randrange(256)
+            path = tmp_path / f"{fmt.split()[0].lower()}-{i}.{'jpg' if i % 2 else 'img'}"
+            path.write_bytes(bytes(b))
+            try:
+                rgb, _ = load_source(path)
+                assert rgb.mode == "RGB" and rgb.width * rgb.height > 0
+                outcomes["ok"] += 1
+            except BadImage as exc:
+                assert str(exc), (fmt, i)
+                outcomes["rejected"] += 1
+            except Exception as exc:
+                crashes.append(f"{fmt} #{i}: {type(exc).__name__}: {exc}")
+    assert not crashes, crashes
+    assert sum(outcomes.values()) >= 300 and min(outcomes.values()) >= 30, outcomes
+    assert no_programs == []
+
+
+def _cr2_like(path: pathlib.Path) -> None:
+    """A valid 8x8 gray TIFF laid out as Canon's CR2: header, ``CR`` 2.0 and the raw IFD offset,
+    then IFD0 at 16 (what Pillow would happily read as a TIFF)."""
+    entries = [(256, 3, 1, 8), (257, 3, 1, 8), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1)]
+    data_at = 16 + 2 + 12 * 8 + 4
+    entries += [(273, 4, 1, data_at), (277, 3, 1, 1), (279, 4, 1, 64)]
+    ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHII", *e) for e in entries) + b"\0" * 4
+    path.write_bytes(b"II*\x00" + struct.pack("<I", 16) + b"CR\x02\x00" + b"\0" * 4 + ifd + bytes(range(64)))
+
+
+def test_raw_camera_files_are_rejected_with_what_to_do(tmp_path):
+    """A DNG is a TIFF whose first page is a small preview: it was read as that 40x30 preview."""
+    preview = np.full((30, 40, 3), 90, np.uint8)
+    sensor = np.zeros((60, 80), np.uint16)
+    dng = [(50706, "B", 4, (1, 4, 0, 0), True)]  # DNGVersion 1.4.0.0
+    for name, make, tags in [("shot.dng", "Canon", dng), ("shot.tif", "Canon", dng), ("shot.nef", "NIKON", [])]:
+        with tifffile.TiffWriter(tmp_path / name) as tw:
+            tw.write(preview, photometric="rgb", subifds=1, extratags=[(271, "s", 0, make, True), *tags])
+            tw.write(sensor, photometric=32803, subfiletype=0)  # the sensor's CFA mosaic in a sub-image
+    tifffile.imwrite(tmp_path / "shot.arw", preview, photometric="rgb", extratags=[(271, "s", 0, "SONY", True)])
+    _cr2_like(tmp_path / "shot.cr2")
+    assert Image.open(tmp_path / "shot.cr2").size == (8, 8)  # a TIFF to Pillow
+    expect = {
+        "shot.dng": "DNG",
+        "shot.tif": "DNG",  # the content decides, not the name
+        "shot.nef": "Nikon NEF",
+        "shot.arw": "Sony ARW",
+        "shot.cr2": "Canon CR2",
+    }
+    for name, kind in expect.items():
+        with pytest.raises(BadImage) as err:
+            load_source(tmp_path / name)
+        assert str(err.value) == (
+            f"not an image codecsweep can read: a raw camera file ({kind}): convert it to TIFF/PNG first "
+            "(with a raw converter: darktable, RawTherapee, dcraw)"
+        ), name
+    # A TIFF with a sub-image that is not sensor data (a reduced-resolution copy) is still a TIFF.
+    with tifffile.TiffWriter(tmp_path / "pyramid.tif") as tw:
+        tw.write(preview, photometric="rgb", subifds=1)
+        tw.write(preview[::2, ::2], photometric="rgb", subfiletype=1)
+    assert load_source(tmp_path / "pyramid.tif")[0].size == (40, 30)
+
+
+def test_postscript_is_rejected_and_no_program_ever_starts(tmp_path, no_programs):
+    """An EPS named .jpg made Pillow hand it to Ghostscript: only SOURCE_FORMATS are opened."""
+    Image.new("RGB", (16, 16), "red").save(tmp_path / "figure.eps", format="EPS")
+    (tmp_path / "figure.jpg").write_bytes((tmp_path / "figure.eps").read_bytes())
+    (tmp_path / "page.ps").write_text("%!PS-Adobe-3.0\n/Times findfont 12 scalefont setfont\nshowpage\n")
+    # A DOS EPS binary header (as Illustrator writes them), then the PostScript.
+    dos = b"\xc5\xd0\xd3\xc6" + struct.pack("<6I", 30, 20, 0, 0, 0, 0) + b"\xff\xff"
+    (tmp_path / "dos.eps").write_bytes(dos + b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 1 1\n")
+    for name in ("figure.eps", "figure.jpg", "page.ps", "dos.eps"):
+        with pytest.raises(BadImage) as err:
+            load_source(tmp_path / name)
+        assert str(err.value) == (
+            "not an image codecsweep can read: an EPS/PostScript (vector) file, which only an external "
+            "program (Ghostscript) rasterizes and codecsweep never runs one on input files: "
+            "export it as PNG or TIFF first"
+        ), name
+    assert no_programs == []
+
+
+def test_only_the_supported_formats_are_tried(tmp_path, monkeypatch, small_photo):
+    from codecsweep.storage import images
+
+    assert "EPS" not in images._open_formats() and {"JPEG", "PNG", "TIFF", "HEIF"} <= set(images._open_formats())
+    # A name this Pillow lacks (a build without AVIF; IM, deprecated in Pillow 13) is skipped, not a KeyError.
+    monkeypatch.setattr(images, "SOURCE_FORMATS", (*images.SOURCE_FORMATS, "NOT_A_FORMAT"))
+    small_photo.save(tmp_path / "a.png")
+    assert images.load_source(tmp_path / "a.png")[0].size == small_photo.size
+    assert images.header_pixels(tmp_path / "a.png") == small_photo.width * small_photo.height
+
+
+def test_header_pixels_reads_the_size_without_decoding(tmp_path):
+    """What ingest's mem_mb rests on (study.config.Study.ingest_mem_mb)."""
+    from codecsweep.storage.images import header_pixels
+
+    tifffile.imwrite(tmp_path / "f.tif", np.zeros((30, 40, 3), np.float32), photometric="rgb")  # tifffile's
+    Image.new("RGB", (64, 48)).save(tmp_path / "a.heic", format="HEIF")
+    (tmp_path / "notes.txt").write_text("text")
+    os.mkfifo(tmp_path / "pipe.png")  # never opened: it would block
+    assert header_pixels(tmp_path / "f.tif") == 1200 and header_pixels(tmp_path / "a.heic") == 64 * 48
+    assert header_pixels(tmp_path / "notes.txt") == header_pixels(tmp_path / "pipe.png") == 0
+    assert header_pixels(tmp_path / "a.heic", Limits(max_pixels=1000)) == 0  # rejected before decoding
+
+
+def _png16(path: pathlib.Path, arr: np.ndarray, color_type: int) -> None:
+    """A 16-bit PNG written by hand (Pillow writes no 16-bit colour PNG)."""
+    h, w = arr.shape[:2]
+    rows = b"".join(b"\x00" + arr[y].astype(">u2").tobytes() for y in range(h))
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0)
+    body = png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(rows)) + png_chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+
+
+def test_16_bit_pngs_record_their_conversion(tmp_path):
+    """A 16-bit colour PNG completed with an empty normalization (Pillow reads it as 8-bit RGB)."""
+    rgb = np.array([[[0, 65535, 32768], [256, 1000, 65280]]], np.uint16)
+    _png16(tmp_path / "rgb16.png", rgb, 2)
+    _png16(tmp_path / "rgba16.png", np.concatenate([rgb, np.full((1, 2, 1), 65535, np.uint16)], -1), 6)
+    _png16(tmp_path / "gray16.png", rgb[..., 0], 0)
+    im, how = load_source(tmp_path / "rgb16.png")
+    assert how == "16-bit to 8-bit" and np.asarray(im).tolist() == [[[0, 255, 128], [1, 3, 255]]]
+    assert load_source(tmp_path / "rgba16.png")[1] == "16-bit to 8-bit; alpha flattened on white"
+    assert load_source(tmp_path / "gray16.png")[1] == "16-bit to 8-bit; L to RGB"  # as before
+    Image.new("RGB", (4, 4)).save(tmp_path / "rgb8.png")
+    assert load_source(tmp_path / "rgb8.png")[1] == ""
+
+
+def test_an_hevc_strip_x265_refuses_says_why():
+    """x265 refused a 10000x1 strip with libheif's bare "could not be opened with the given parameters"."""
+    from codecsweep.codecs import get_encoder
+
+    hevc = get_encoder("hevc")
+    with pytest.raises(RuntimeError) as err:
+        hevc.encode(Image.new("RGB", (10000, 1)), "35")
+    assert str(err.value).startswith(
+        "x265 cannot encode this 10000x1 picture: its short side (1 px) is under x265's minimum of 32 px "
+        "for a picture whose long side (10000 px) is over 4216 px; a smaller scale of the image may encode "
+        "(libheif: "
+    )
+    # The limits found by trying: a short side under 32 px allows 4216 px, 32 px allows any length.
+    for size in ((4216, 1), (1, 4216), (4216, 31), (10000, 32)):
+        assert hevc.decode(hevc.encode(Image.new("RGB", size), "35")).size == size
+    with pytest.raises(RuntimeError, match="x265 cannot encode this 31x4217 picture"):
+        hevc.encode(Image.new("RGB", (31, 4217)), "35")

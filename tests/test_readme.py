@@ -113,3 +113,62 @@ def test_other_readme_commands_parse(argv):
             get_encoder(name)
         for name in cli._names(args.models) or []:
             get_spec(name)
+
+
+# -- the output paths the README names exist (issue 26, item 10) ---------------------------------
+
+#: Outputs of an optional encoder that the smoke config does not run: the README names them
+#: beside it (checked below), and tests/test_machine_jpeg*.py / test_workflow cover them.
+ONLY_WITH = {"results/sensitivity/": "jpeg_mo", "results/splits/": "jpeg_mo"}
+
+
+def readme_results_paths() -> list[str]:
+    """Every ``results/…`` path the README names (prose, tables, code), as written there."""
+    text = (REPO / "README.md").read_text()
+    return sorted({m.rstrip(".,:;") for m in re.findall(r"results/[^\s`'\")\]]*", text)})
+
+
+def results_globs(path: str) -> list[str]:
+    """The globs a README path stands for: ``<dataset>`` (any name), ``shard-N``, ``…``, and
+    ``{original,<encoder>}`` (each alternative; ``{table}``, a format field: any)."""
+    path = re.sub(r"<[^>]+>", "*", path.replace("…", "**")).replace("shard-N", "shard-*")
+    m = re.search(r"\{([^{}]*)\}", path)
+    if not m:
+        return [path]
+    alternatives = m.group(1).split(",") if "," in m.group(1) else ["*"]
+    return [g for a in alternatives for g in results_globs(path[: m.start()] + a + path[m.end() :])]
+
+
+def test_the_readme_paths_are_found():
+    paths = readme_results_paths()
+    assert {"results/rejected/<dataset>/shard-N.csv", "results/manifests/<dataset>/shard-N.jsonl"} <= set(paths)
+    assert results_globs("results/predictions/<dataset>/<model>/{original,<encoder>}/shard-N.parquet") == [
+        "results/predictions/*/*/original/shard-*.parquet",
+        "results/predictions/*/*/*/shard-*.parquet",
+    ]
+
+
+@pytest.mark.slow
+def test_every_results_path_the_readme_names_exists_after_the_smoke_run(tmp_path):
+    """The README named ``results/rejected/<dataset>.csv`` and ``results/manifests/<dataset>.jsonl``
+    when both had become per shard. Runs config/smoke.yaml (about a minute) in a copy."""
+    from tests.workflow import Project
+
+    p = Project(tmp_path / "project", tmp_path / "cache")
+    for rel in ("config/smoke.yaml", "config/datasets/smoke.tsv"):
+        (p.root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / rel, p.root / rel)
+    p.run("--configfile", "config/smoke.yaml")
+    out = p.root / "runs/smoke"  # the smoke config is a named run: the README's layout under runs/smoke/
+    text = (REPO / "README.md").read_text()
+    missing = []
+    for path in readme_results_paths():
+        if path in ONLY_WITH:
+            at = text.index(path)
+            assert ONLY_WITH[path] in text[max(0, at - 600) : at], f"the README names {path} without its encoder"
+            continue
+        for g in results_globs(path):  # each alternative of {original,<encoder>} too
+            found = list(out.glob(g.rstrip("/")))
+            if not found or any(f.is_dir() and not any(f.iterdir()) for f in found):
+                missing.append(g)
+    assert not missing, f"the README names these, the smoke run wrote none of them: {missing}"

@@ -192,7 +192,25 @@ class Hevc(Encoder):
         buf = io.BytesIO()
         # Fresh dicts per call: pillow-heif adds its own entries to ``enc_params``.
         options = dict(self.settings, enc_params={**self.settings["enc_params"], "x265:qp": param})
-        h.from_pillow(image).save(buf, format="HEIF", **options)
+        try:
+            h.from_pillow(image).save(buf, format="HEIF", **options)
+        except RuntimeError as exc:
+            if "could not be opened with the given parameters" not in str(exc):
+                raise
+            # Found by trying (x265 4.3+1 via libheif 1.23.6): every picture up to 4216 px a side
+            # encodes (1x1 too), and every one with both sides of 32 px or more (20000x32 too);
+            # with a side under 32 px, the other may not exceed 4216 px.
+            short, long = sorted(image.size)
+            why = (
+                f"its short side ({short} px) is under x265's minimum of 32 px for a picture whose "
+                f"long side ({long} px) is over 4216 px"
+                if short < 32 and long > 4216
+                else "x265 refuses these parameters for this picture"
+            )
+            raise RuntimeError(
+                f"x265 cannot encode this {image.width}x{image.height} picture: {why}; a smaller scale "
+                f"of the image may encode (libheif: {exc})"
+            ) from exc
         return buf.getvalue()
 
     def payload_bytes(self, data):

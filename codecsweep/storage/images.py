@@ -2,15 +2,21 @@
 
 Every source becomes one canonical 8-bit sRGB image before anything else sees it, and how
 it got there is recorded (``normalization``, "; "-separated steps):
-- formats: whatever Pillow reads, plus HEIF/HEIC (pillow-heif's opener) and TIFFs Pillow
-  cannot represent (float, signed, 16-bit colour) through tifffile; a file whose content is
-  another format than its suffix says is read and the mismatch recorded;
+- formats: the raster formats Pillow decodes in-process (``SOURCE_FORMATS``, passed to
+  ``Image.open``: never EPS, which Pillow hands to Ghostscript), plus HEIF/HEIC (pillow-heif's
+  opener) and TIFFs Pillow cannot represent (float, signed, 16-bit colour) through tifffile; a
+  file whose content is another format than its suffix says is read and the mismatch recorded;
+  raw camera files (DNG, NEF, CR2, ARW, ... whose first TIFF page is only a preview), PDF,
+  EPS/PostScript and SVG are rejected with what to do;
+- a decoder's failure, whatever it raises, is a ``BadImage`` naming its message (one damaged
+  file never stops the others); only ``MemoryError`` passes through (the job, not the file);
 - multi-frame files (animated GIF/PNG/WebP, multi-page TIFF, HEIF sequences): the first frame,
   recorded as "first of N frames";
 - EXIF/TIFF orientation is applied (what a viewer shows is what is encoded);
 - an embedded ICC profile that is not sRGB is converted to sRGB (``PIL.ImageCms``, perceptual
   intent): the classifiers were trained on sRGB;
-- pixel values: 16-bit to 8-bit by the type's range; a 16-bit file whose largest value is at
+- pixel values: 16-bit to 8-bit by the type's range (16-bit colour PNGs: Pillow keeps the high
+  byte, recorded the same way); a 16-bit file whose largest value is at
   most 4095 is taken as 12-bit data (cameras and instruments store 12 bits in 16); float data
   must lie in 0..1; signed integers with negative values are shifted by half their range;
 - transparency (RGBA, LA, palette with a transparent index) is flattened onto white;
@@ -27,6 +33,7 @@ import io
 import os
 import pathlib
 import re
+import stat
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,14 +100,51 @@ SUFFIX_FORMATS = {
     ".pbm": "PPM",
 }
 
-# Formats no installed library rasterizes: (magic test, reason with what to do).
+#: What ``Image.open`` may read a source as: the raster formats Pillow (and pillow-heif's HEIF
+#: opener) decode in-process. Left out: EPS (Pillow runs Ghostscript on it, never on input files),
+#: the stubs that need an external handler (BUFR, GRIB, HDF5, WMF) and what holds no picture (MPEG,
+#: IPTC). JPEG includes MPO; PDF is not a format Pillow reads.
+SOURCE_FORMATS = (
+    "JPEG", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "HEIF", "AVIF", "JPEG2000", "PPM", "TGA", "QOI",
+    "ICO", "CUR", "ICNS", "PCX", "DCX", "SGI", "PSD", "DDS", "BLP", "FTEX", "GBR", "IM", "IMT", "MCIDAS",
+    "MSP", "PCD", "PIXAR", "SPIDER", "SUN", "XBM", "XPM", "XVTHUMB", "FLI", "FITS",
+)  # fmt: skip
+
+
+def _open_formats() -> list[str]:
+    """``SOURCE_FORMATS`` this Pillow has, in its own order of trying (``Image.open`` fails
+    on a name it does not know: a build without AVIF, a format a later release removes)."""
+    Image.init()
+    return [f for f in Image.ID if f in SOURCE_FORMATS]
+
+
+RAW_ADVICE = "convert it to TIFF/PNG first (with a raw converter: darktable, RawTherapee, dcraw)"
+
+#: Suffixes of raw camera formats: a TIFF-structured file named so is taken as raw.
+RAW_SUFFIXES = {
+    ".dng", ".nef", ".nrw", ".cr2", ".arw", ".srf", ".sr2", ".orf", ".rw2", ".pef", ".srw", ".3fr",
+    ".erf", ".kdc", ".dcr", ".mef", ".mos", ".iiq", ".rwl", ".raw",
+}  # fmt: skip
+
+# Formats codecsweep does not rasterize: (magic test, reason with what to do).
 _UNSUPPORTED = [
     (lambda h: h.startswith(b"%PDF"), "a PDF document, not a raster image: export its pages as PNG or JPEG"),
+    (
+        lambda h: h.startswith((b"%!PS", b"\xc5\xd0\xd3\xc6")),
+        "an EPS/PostScript (vector) file, which only an external program (Ghostscript) rasterizes and "
+        "codecsweep never runs one on input files: export it as PNG or TIFF first",
+    ),
     (
         lambda h: b"<svg" in h.lower() or (h.lstrip().startswith(b"<?xml") and b"svg" in h.lower()),
         "an SVG (vector) image: rasterize it to PNG first",
     ),
-    (lambda h: h[4:12] in (b"ftypcrx ",), "a Canon raw (CR3) file: convert it to TIFF or JPEG first"),
+    (lambda h: h[4:12] == b"ftypcrx ", f"a raw camera file (Canon CR3): {RAW_ADVICE}"),
+    (lambda h: h[:4] in (b"IIRO", b"IIRS", b"MMOR"), f"a raw camera file (Olympus ORF): {RAW_ADVICE}"),
+    (lambda h: h[:4] == b"IIU\x00", f"a raw camera file (Panasonic RW2): {RAW_ADVICE}"),
+    (lambda h: h.startswith(b"FUJIFILMCCD-RAW"), f"a raw camera file (Fujifilm RAF): {RAW_ADVICE}"),
+    (lambda h: h[6:14] == b"HEAPCCDR", f"a raw camera file (Canon CRW): {RAW_ADVICE}"),
+    (lambda h: h[:4] == b"\x00MRM", f"a raw camera file (Minolta MRW): {RAW_ADVICE}"),
+    (lambda h: h[:4] == b"FOVb", f"a raw camera file (Sigma X3F): {RAW_ADVICE}"),
 ]
 
 
@@ -121,7 +165,9 @@ def _unidentified_reason(path: pathlib.Path, head: bytes) -> str:
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         try:  # Pillow's PNG reader says what is broken (e.g. a bad header checksum)
             PngImagePlugin.PngImageFile(path).close()
-        except (SyntaxError, OSError, ValueError) as exc:
+        except MemoryError:
+            raise
+        except Exception as exc:  # whatever the reader raises, its message says what is broken
             return f"damaged PNG ({exc}): re-export the file from its source"
     if head.startswith(b"\xff\xd8\xff"):
         return "damaged JPEG (it starts like a JPEG but its header cannot be parsed): re-export it"
@@ -142,6 +188,17 @@ _ORIENT = {
 }
 
 
+def _blockwise(arr: np.ndarray, fn) -> np.ndarray:
+    """``fn`` (elementwise, to uint8) over blocks of about a million samples: the same values as
+    on the whole array, with float temporaries of a block, not of a 100-megapixel image (each
+    would be 8 bytes a sample)."""
+    out = np.empty(arr.shape, np.uint8)
+    step = max(1, (1 << 20) // max(1, arr[0].size))
+    for i in range(0, len(arr), step):
+        out[i : i + step] = fn(arr[i : i + step])
+    return out
+
+
 def _to_8bit(arr: np.ndarray, twelve_bit_rule: bool) -> tuple[np.ndarray, str]:
     """Integer or float samples to uint8 by the real conventions, or BadImage naming the problem."""
     if arr.dtype == np.uint8:
@@ -149,28 +206,28 @@ def _to_8bit(arr: np.ndarray, twelve_bit_rule: bool) -> tuple[np.ndarray, str]:
     if arr.dtype.kind == "b":
         return arr.astype(np.uint8) * 255, "1-bit to 8-bit"
     if arr.dtype.kind == "f":
-        if not np.isfinite(arr).all():
+        lo, hi = float(arr.min()), float(arr.max())  # NaN and infinities show in these (no mask array)
+        if not (np.isfinite(lo) and np.isfinite(hi)):
             raise BadImage("float pixels include NaN or infinity: save the image without invalid values")
-        lo, hi = float(arr.min()), float(arr.max())
         if lo < -1e-3 or hi > 1 + 1e-3:
             raise BadImage(
                 f"float pixels span {lo:g}..{hi:g}, not 0..1, so their scale is unknown: "
                 "normalize to 0..1 or save as 8/16-bit integers"
             )
-        return np.rint(np.clip(arr, 0, 1) * 255).astype(np.uint8), f"float ({arr.dtype}) 0..1 to 8-bit"
+        return _blockwise(arr, lambda a: np.rint(np.clip(a, 0, 1) * 255)), f"float ({arr.dtype}) 0..1 to 8-bit"
     if arr.dtype.kind not in "iu":
         raise BadImage(f"pixel type {arr.dtype} is not supported: save as 8/16-bit integers")
     bits = arr.dtype.itemsize * 8
     lo, hi = int(arr.min()), int(arr.max())
     if arr.dtype.kind == "i" and lo < 0:
         # Signed data: shift by half the range, so the type's range maps to 0..255.
-        x = (arr.astype(np.float64) + 2.0 ** (bits - 1)) / (2.0**bits - 1)
-        return np.rint(x * 255).astype(np.uint8), f"signed {bits}-bit shifted to 8-bit"
+        shifted = lambda a: np.rint((a.astype(np.float64) + 2.0 ** (bits - 1)) / (2.0**bits - 1) * 255)  # noqa: E731
+        return _blockwise(arr, shifted), f"signed {bits}-bit shifted to 8-bit"
     top = 2.0 ** (bits - 1 if arr.dtype.kind == "i" else bits) - 1
     what = f"{'signed ' if arr.dtype.kind == 'i' else ''}{bits}-bit to 8-bit"
     if twelve_bit_rule and bits == 16 and hi <= 4095:
         top, what = 4095.0, "12-bit (in 16-bit) to 8-bit"
-    return np.rint(np.clip(arr, 0, top).astype(np.float64) * (255.0 / top)).astype(np.uint8), what
+    return _blockwise(arr, lambda a: np.rint(np.clip(a, 0, top).astype(np.float64) * (255.0 / top))), what
 
 
 def _tiff_pixels(path: pathlib.Path, limits: Limits) -> tuple[Image.Image, list[str], dict]:
@@ -194,7 +251,7 @@ def _tiff_pixels(path: pathlib.Path, limits: Limits) -> tuple[Image.Image, list[
                 "icc_profile": bytes(icc.value) if icc else None,
                 "orientation": int(orientation.value) if orientation else 1,
             }
-    except BadImage:
+    except (BadImage, MemoryError):
         raise
     except Exception as exc:  # tifffile raises many kinds; the message is what matters
         raise BadImage(f"cannot decode TIFF ({type(exc).__name__}: {exc})") from exc
@@ -212,16 +269,37 @@ def _tiff_pixels(path: pathlib.Path, limits: Limits) -> tuple[Image.Image, list[
     return Image.fromarray(np.ascontiguousarray(u8), mode), steps, info
 
 
-def _tiff_is_plain(path: pathlib.Path) -> bool:
-    """Whether Pillow reads this TIFF faithfully (8-bit or 1-bit samples); else tifffile does."""
+_RAW_PHOTOMETRIC = (32803, 34892)  # CFA (a sensor's mosaic), LinearRaw: undeveloped sensor data
+
+
+def _tiff_probe(path: pathlib.Path, head: bytes) -> tuple[str | None, bool]:
+    """(what raw camera format a TIFF-structured file is, or None; whether Pillow reads it
+    faithfully: 8-bit or 1-bit samples, else tifffile does).
+
+    Raw camera files are TIFFs whose first page is only a small preview: a DNG (its version,
+    tag 50706), a CR2 (``CR`` after the header), or any file with undeveloped sensor data (CFA
+    or LinearRaw) in a page or sub-image, as NEF and ARW hold it; or a TIFF with a raw suffix."""
     import tifffile
 
+    if head[8:10] == b"CR":
+        return "Canon CR2", True
+    suffix_raw = path.suffix.lower() in RAW_SUFFIXES
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages[0]
-            return page.dtype in (np.uint8, np.bool_)  # int8 too goes to tifffile: Pillow reads it as unsigned
+            if page.is_dng:
+                return "DNG", True
+            make = str(page.tags.valueof(271) or "").strip("\x00 ").split(" ")[0].capitalize()
+            name = path.suffix[1:].upper() if suffix_raw else "raw"
+            kind = f"{make} {name}" if make else name
+            if suffix_raw:
+                return kind, True
+            subs = list(page.pages or []) if page.subifds else []
+            if any(p.photometric in _RAW_PHOTOMETRIC for p in [page, *subs]):
+                return kind, True
+            return None, page.dtype in (np.uint8, np.bool_)  # int8 too goes to tifffile: Pillow reads it as unsigned
     except Exception:  # let Pillow try, and say what it says
-        return True
+        return (path.suffix[1:].upper() if suffix_raw else None), True
 
 
 _SRGB = ImageCms.createProfile("sRGB")
@@ -248,9 +326,12 @@ def _to_srgb(im: Image.Image, icc: bytes) -> tuple[Image.Image, str]:
 
 
 def _flatten(im: Image.Image) -> Image.Image:
-    rgba = im.convert("RGBA")
-    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    return Image.alpha_composite(white, rgba).convert("RGB")
+    # No copy of an RGBA source, no white page kept past the composite: three images of its
+    # size at most, not five (4 bytes a pixel each; this sets ingest's memory per megapixel).
+    rgba = im if im.mode == "RGBA" else im.convert("RGBA")
+    out = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    del rgba
+    return out.convert("RGB")
 
 
 def _to_rgb(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, list[str]]:
@@ -274,11 +355,57 @@ def _to_rgb(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, list[str]]
     return im, steps
 
 
+def _png_bit_depth(head: bytes) -> int:
+    return head[24] if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR" else 0
+
+
+def _open_pillow(path: pathlib.Path, head: bytes, limits: Limits) -> tuple[Image.Image, str, int, dict, list]:
+    """(image, format, frames, info, steps) of a source Pillow reads (of ``SOURCE_FORMATS`` only)."""
+    with Image.open(path, formats=_open_formats()) as src:
+        w, h = src.size
+        if w * h > limits.max_pixels:
+            raise BadImage(f"{w}x{h} pixels, over max_pixels={limits.max_pixels}")
+        fmt, frames = src.format, getattr(src, "n_frames", 1)
+        src.load()
+        info = {"icc_profile": src.info.get("icc_profile"), "orientation": src.getexif().get(0x0112, 1)}
+        im = ImageOps.exif_transpose(src)
+    steps = [f"from {fmt}"] if fmt and fmt not in ("JPEG", "PNG") else []
+    if fmt == "PNG" and _png_bit_depth(head) == 16 and im.mode not in ("I;16", "I;16B", "I;16L", "I"):
+        steps.append("16-bit to 8-bit")  # colour (and gray + alpha): Pillow keeps each sample's high byte
+    return im, fmt, frames, info, steps
+
+
+def _decode(path: pathlib.Path, head: bytes, limits: Limits) -> tuple[Image.Image, str]:
+    """Decode and normalize a source whose file checks passed (``load_source``)."""
+    raw, plain = _tiff_probe(path, head) if _is_tiff(head) else (None, True)
+    if raw:
+        raise BadImage(f"not an image codecsweep can read: a raw camera file ({raw}): {RAW_ADVICE}")
+    if not plain:
+        im, steps, info = _tiff_pixels(path, limits)
+        fmt, frames = "TIFF", info["n_frames"]
+        for t in _ORIENT.get(info["orientation"], []):
+            im = im.transpose(t)
+    else:
+        im, fmt, frames, info, steps = _open_pillow(path, head, limits)
+    expected = SUFFIX_FORMATS.get(path.suffix.lower())
+    if expected and fmt not in (expected, "MPO" if expected == "JPEG" else expected):
+        steps.append(f"{fmt} content in a file named {path.suffix}")
+    if frames > 1:
+        steps.append(f"first of {frames} frames")
+    if info["orientation"] in _ORIENT:
+        steps.append(f"EXIF orientation {info['orientation']} applied")
+    rgb, more = _to_rgb(im, info["icc_profile"])
+    return rgb, "; ".join(steps + more)
+
+
 def load_source(path, limits: Limits = Limits()) -> tuple[Image.Image, str]:
     """Open, validate and normalize one source image.
 
     Returns the canonical RGB image and a short text of what normalization did ("" if
-    nothing). Raises ``BadImage`` naming the reason for anything unusable.
+    nothing). Raises ``BadImage`` naming the reason for anything unusable: whatever a decoder
+    raises on a damaged file (Pillow, pillow-heif, tifffile raise many kinds, ``TypeError``
+    and ``RuntimeError`` included) becomes a ``BadImage`` with its message. Only
+    ``MemoryError`` passes: that is the job's memory, not the file.
     """
     path = text_path(str(path))  # the stages pass source_path as stored in the images table
     try:
@@ -292,34 +419,9 @@ def load_source(path, limits: Limits = Limits()) -> tuple[Image.Image, str]:
         raise BadImage("empty file (0 bytes)")
     if st.st_size > limits.max_file_bytes:
         raise BadImage(f"file is {st.st_size} bytes, over max_file_bytes={limits.max_file_bytes}")
-    steps: list[str] = []
     try:
-        if _is_tiff(head) and not _tiff_is_plain(path):
-            im, steps, info = _tiff_pixels(path, limits)
-            fmt, frames, icc, orientation = "TIFF", info["n_frames"], info["icc_profile"], info["orientation"]
-            for t in _ORIENT.get(orientation, []):
-                im = im.transpose(t)
-        else:
-            with Image.open(path) as src:
-                w, h = src.size
-                if w * h > limits.max_pixels:
-                    raise BadImage(f"{w}x{h} pixels, over max_pixels={limits.max_pixels}")
-                fmt, frames = src.format, getattr(src, "n_frames", 1)
-                src.load()
-                icc = src.info.get("icc_profile")
-                orientation = src.getexif().get(0x0112, 1)
-                im = ImageOps.exif_transpose(src)
-            if fmt and fmt not in ("JPEG", "PNG"):
-                steps.append(f"from {fmt}")
-        expected = SUFFIX_FORMATS.get(path.suffix.lower())
-        if expected and fmt not in (expected, "MPO" if expected == "JPEG" else expected):
-            steps.append(f"{fmt} content in a file named {path.suffix}")
-        if frames > 1:
-            steps.append(f"first of {frames} frames")
-        if orientation in _ORIENT:
-            steps.append(f"EXIF orientation {orientation} applied")
-        rgb, more = _to_rgb(im, icc)
-    except BadImage:
+        return _decode(path, head, limits)
+    except (BadImage, MemoryError):
         raise
     except Image.UnidentifiedImageError:
         raise BadImage(_unidentified_reason(path, head)) from None
@@ -333,7 +435,32 @@ def load_source(path, limits: Limits = Limits()) -> tuple[Image.Image, str]:
     except (OSError, SyntaxError, EOFError) as exc:
         hint = ": the file is incomplete, copy it again" if "truncated" in str(exc) else ""
         raise BadImage(f"cannot decode ({exc}){hint}") from exc
-    return rgb, "; ".join(steps + more)
+    except Exception as exc:  # a decoder's own failure on a damaged file: a rejection, never a crash
+        raise BadImage(f"cannot decode ({type(exc).__name__}: {exc}): the file is damaged, re-export it") from exc
+
+
+def header_pixels(path, limits: Limits = Limits()) -> int:
+    """width × height of a source from its header, without decoding its pixels; 0 when the
+    file is not one ``load_source`` would decode (not a regular file, over ``limits``, no
+    header Pillow or tifffile can read): what an ingest job must hold in memory for it."""
+    path = text_path(str(path))
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode) or not 0 < st.st_size <= limits.max_file_bytes:
+            return 0
+        try:
+            with Image.open(path, formats=_open_formats()) as im:
+                w, h = im.size
+        except Image.UnidentifiedImageError:  # a TIFF Pillow does not know (float, signed, ...)
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                w, h = tif.pages[0].imagewidth, tif.pages[0].imagelength
+    except MemoryError:
+        raise
+    except Exception:  # unreadable or damaged: ingest rejects it without decoding much
+        return 0
+    return w * h if w * h <= limits.max_pixels else 0
 
 
 def prepare(rgb: Image.Image, scale: float, color: str) -> Image.Image:

@@ -1,24 +1,29 @@
 """The study configuration after schema validation: grids merged and checked.
 
-``snakemake.utils.validate`` checks types and allowed values against
-``config/schema.yaml``; ``load_study`` then checks what a schema cannot (grid files exist,
-every selected encoder has a grid, every parameter is valid for its codec, dataset names
-are unique) and raises ``ConfigError`` naming the key, before any job runs.
-``check_inputs`` checks what the machine must provide (roots, sheets and ground truths
-exist and parse, ``cache_dir`` is writable), also at workflow load.
+``validate_config`` checks types and allowed values against ``config/schema.yaml`` (and fills
+in its defaults, as ``snakemake.utils.validate`` does) and raises ``ConfigError`` with one
+sentence naming the key, its value and what is allowed; ``load_study`` then checks what a
+schema cannot (grid files exist, every selected encoder has a grid, every parameter is valid
+for its codec, dataset names are unique) and raises ``ConfigError`` naming the key, before
+any job runs. ``check_inputs`` checks what the machine must provide (roots, sheets and
+ground truths exist and parse, ``cache_dir`` is writable), also at workflow load.
 
 Each job's memory (``mem_mb``) grows with the largest image of its shard: ``MEM_MB`` gives,
-per stage, a base (libraries, models) and MB per megapixel of that image.
+per stage, a base (libraries, models) and MB per megapixel of that image (for ingest, from
+the headers of the files its manifest lists; for the others, from the images table).
 """
 
 from __future__ import annotations
 
+import copy
+import difflib
 import functools
 import os
 import pathlib
 import tempfile
 from dataclasses import dataclass
 
+import jsonschema
 import pyarrow.parquet as pq
 import yaml
 
@@ -26,7 +31,7 @@ from ..codecs import encoder_class, get_encoder
 from ..core.paths import REPO
 from ..models import get_spec
 from ..storage.images import Limits
-from .datasets import DatasetError, list_entries
+from .datasets import DatasetError, largest_listed_pixels, list_entries
 
 
 class ConfigError(ValueError):
@@ -41,6 +46,101 @@ def _schema() -> dict:
     return yaml.safe_load(SCHEMA.read_text())
 
 
+#: jsonschema's types in a YAML user's words.
+_TYPES = {
+    "array": "a list ([a, b])",
+    "object": "a mapping (key: value)",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+
+def _yaml(value) -> str:
+    """A value as the config file writes it, a string quoted ('text', null, true, [a, b])."""
+    if isinstance(value, str):
+        return repr(value)
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+    return text.removesuffix("\n...").strip()
+
+
+def _key(path) -> str:
+    """``datasets[0].shards`` from jsonschema's path (``deque(['datasets', 0, 'shards'])``)."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _allowed(err: jsonschema.ValidationError) -> str:
+    """What the schema allows where ``err`` is, as the end of a sentence."""
+    v, arg = err.validator, err.validator_value
+    bounds = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than"}
+    bounds["exclusiveMaximum"] = "less than"
+    if v in bounds:
+        return f"it must be {bounds[v]} {arg}"
+    if v == "enum":
+        return "allowed: " + ", ".join(_yaml(a) for a in arg)
+    if v == "type":
+        kinds = [arg] if isinstance(arg, str) else arg
+        return "it must be " + " or ".join(_TYPES.get(k, k) for k in kinds)
+    if v == "pattern":
+        return f"it must match the regular expression {arg}"
+    if v == "minItems":
+        return f"it needs at least {arg} item{'s' if arg != 1 else ''}"
+    if v == "uniqueItems":
+        return "each item may appear once"
+    if v in ("oneOf", "anyOf"):
+        return "it must be " + " or ".join(_TYPES.get(a.get("type"), str(a)) for a in arg)
+    return err.message
+
+
+def _schema_sentence(err: jsonschema.ValidationError) -> str:
+    """One sentence a user can act on: the key, its value, what is allowed."""
+    key, value = _key(err.absolute_path) or "the config", err.instance
+    where = f" in {key}" if err.absolute_path else ""
+    if err.validator == "additionalProperties":
+        known = sorted(err.schema.get("properties", {}))
+        unknown = sorted(set(value) - set(known))
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown key {unknown[0]!r}{where}{hint}; allowed: {', '.join(known)}"
+    if err.validator == "required":
+        missing = [k for k in err.validator_value if k not in value]
+        return f"the required key {missing[0]!r} is missing{where} (required: {', '.join(err.validator_value)})"
+    return f"{key} is {_yaml(value)}; {_allowed(err)}"
+
+
+def _with_defaults(validator_class):
+    """A validator that also fills in each property's default (snakemake.utils.validate's way)."""
+    properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, props, instance, schema):
+        if isinstance(instance, dict):
+            for name, sub in props.items():
+                if "default" in sub:
+                    instance.setdefault(name, copy.deepcopy(sub["default"]))
+        yield from properties(validator, props, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def validate_config(config: dict, schema_path: str | os.PathLike = SCHEMA) -> dict:
+    """Check ``config`` against the schema and fill in its defaults (in place; returned too).
+
+    The first problem (jsonschema's best match) is a ``ConfigError`` of one sentence: the key,
+    its value and what is allowed, e.g. ``datasets[0].shards is 0; it must be at least 1``.
+    """
+    schema = yaml.safe_load(pathlib.Path(schema_path).read_text())
+    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    err = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if err is not None:
+        raise ConfigError(_schema_sentence(err))
+    return config
+
+
 def default_of(key: str):
     """The default of a top-level config key: the schema's (each default in one place)."""
     return _schema()["properties"][key]["default"]
@@ -51,7 +151,14 @@ def default_of(key: str):
 #: ~25% headroom: encode 148 / 367 / 1032 MB at 1 / 12 / 48 MP (~20 MB/MP); classify
 #: 729 / 783 / 1032 MB; analyze (classify + pixel metrics + dfd in one pass) 810 / 1042 /
 #: 2080 MB (~28 MB/MP). The bases keep ~700 MB for a classifier larger than Lite0.
-MEM_MB = {"encode": (500, 25), "classify": (1500, 10), "analyze": (1500, 36)}
+#: ingest (decode, normalize, hash; /usr/bin/time -v on ``datasets.ingest`` of a one-image
+#: folder in a fresh process): 114 MB with a 0.3 MP image (the job itself: ~165 MB, Snakemake's
+#: benchmark file); at 100 MP (10000×10000) an RGB PNG 873 MB, an RGBA PNG 1255, a 16-bit gray
+#: PNG 969, a 16-bit RGB TIFF 1351; at 25 MP a float32 RGB TIFF 565 (the most: 18 MB/MP); a
+#: 12 MP HEIC 212. 24 MB/MP covers the float TIFF with a third to spare (before the blockwise
+#: 8-bit conversion and the copy-free alpha flattening of storage.images: RGBA PNG 2396 MB,
+#: 16-bit TIFF 5259). The largest image comes from the files' headers (``ingest_mem_mb``).
+MEM_MB = {"ingest": (400, 24), "encode": (500, 25), "classify": (1500, 10), "analyze": (1500, 36)}
 
 
 @functools.lru_cache(maxsize=64)
@@ -64,6 +171,11 @@ def _largest_pixels(images_path: str, mtime_ns: int) -> dict:
             key = (r["dataset"], r["shard"])
             out[key] = max(out.get(key, 0), r["width"] * r["height"])
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _listed_pixels(manifest: str, mtime_ns: int, limits: Limits) -> int:
+    return largest_listed_pixels(manifest, limits)
 
 
 #: Which ready job Snakemake starts first: the stages that unlock analyze jobs before them
@@ -108,6 +220,18 @@ class Study:
         try:
             pixels = _largest_pixels(str(images_path), os.stat(images_path).st_mtime_ns).get((dataset, shard), 0)
         except OSError:
+            pixels = 12_000_000
+        return int(base + per_mp * pixels / 1e6)
+
+    def ingest_mem_mb(self, manifest: str) -> int:
+        """mem_mb of a shard's ingest: base + MB/MP × the largest image its manifest lists
+        (``MEM_MB["ingest"]``), read from the files' headers when the DAG is built (no images
+        table exists before ingest; nothing is decoded; once per manifest version). Formula:
+        ``400 + 24 × megapixels`` (a 10000×10000 PNG: 2800 MB); an unreadable manifest: 12 MP."""
+        base, per_mp = MEM_MB["ingest"]
+        try:
+            pixels = _listed_pixels(str(manifest), os.stat(manifest).st_mtime_ns, self.limits)
+        except (OSError, ValueError):
             pixels = 12_000_000
         return int(base + per_mp * pixels / 1e6)
 

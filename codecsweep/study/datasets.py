@@ -32,7 +32,7 @@ from ..core import schemas
 from ..core.hashing import sha256_file
 from ..core.labels import imagenet_classes, wnid_index
 from ..storage import records
-from ..storage.images import BadImage, Limits, load_source, path_text, shard_of
+from ..storage.images import BadImage, Limits, header_pixels, load_source, path_text, shard_of
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +235,19 @@ def manifests(spec: dict, stat_files: bool = True) -> list[str]:
     return ["".join(line + "\n" for line in shard) for shard in lines]
 
 
+def largest_listed_pixels(manifest: str | os.PathLike, limits: Limits) -> int:
+    """The largest width × height of the files a shard's manifest lists, from their headers
+    (``images.header_pixels``: nothing decoded; files over ``limits``, unreadable or listed with
+    a problem count 0, as ingest rejects them before decoding): what the shard's ingest job holds
+    in memory, known when the DAG is built, before any images table exists."""
+    largest = 0
+    for line in pathlib.Path(manifest).read_text().splitlines():
+        rec = json.loads(line)
+        if not rec.get("problem") and not rec.get("error"):
+            largest = max(largest, header_pixels(rec["path"], limits))
+    return largest
+
+
 def write_if_changed(path: str | os.PathLike, text: str) -> bool:
     """Write ``text`` atomically unless the file already holds it (its mtime then stays)."""
     path = pathlib.Path(path)
@@ -259,7 +272,8 @@ def _read_ilsvrc_truth(path: pathlib.Path) -> dict[str, str]:
 
 def ingest(name: str, spec: dict, limits: Limits, shard: int | None = None) -> list[dict]:
     """One images-table row per listed file (of one shard, if given): validated, hashed,
-    labeled. Bad ones get status ``rejected`` and the reason; they never stop the others."""
+    labeled. Bad ones get status ``rejected`` and the reason, whatever a decoder raised on them
+    (only ``MemoryError`` stops the job); they never stop the others."""
     _, names = imagenet_classes()
     rows = []
     for e in list_entries(spec):
@@ -292,11 +306,23 @@ def ingest(name: str, spec: dict, limits: Limits, shard: int | None = None) -> l
                 source_bytes=path.stat().st_size,
                 source_sha256=sha256_file(path),
             )
-        except (BadImage, KeyError, OSError) as exc:
-            reason = exc.args[0] if isinstance(exc, KeyError) else str(exc)
-            if isinstance(exc, OSError) and not isinstance(exc, BadImage):
-                reason = f"unreadable: {exc.strerror or exc}"
+        except MemoryError:  # the job's memory, not the file: the job fails (and says so)
+            raise
+        except Exception as exc:  # one file never stops the shard: whatever went wrong is its row
+            reason = _rejection(exc)
             row.update(status="rejected", error=reason)
             log.warning("rejected %s (%s): %s", row["image_id"], row["source_path"], reason)
         rows.append(row)
     return rows
+
+
+def _rejection(exc: Exception) -> str:
+    """The reason a file is rejected, from what stopped it (load_source's ``BadImage`` says it
+    itself; a decoder's or the file system's failure is named with its message)."""
+    if isinstance(exc, BadImage):
+        return str(exc)
+    if isinstance(exc, KeyError):  # an unknown label
+        return str(exc.args[0])
+    if isinstance(exc, OSError):
+        return f"unreadable: {exc.strerror or exc}"
+    return f"cannot read ({type(exc).__name__}: {exc})"
