@@ -214,3 +214,61 @@ def bd_rate_many(ref_bpp, ref_q, test_bpp, test_q, samples: int = 200) -> np.nda
     levels = lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, samples)[None, :]
     diff = _log_rate_at(test_bpp, test_q, levels) - _log_rate_at(ref_bpp, ref_q, levels)
     return np.where(hi > lo, np.exp(diff.mean(axis=1)) - 1, np.nan)
+
+
+# --- Medians, standard deviations and one-sided shares over resamples (the replication) ----
+
+
+def _median_of_counts(xs: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per row of ``counts`` (rows x m: how often each of the sorted values ``xs`` is counted),
+    the median of the expanded sample: the mean of its two middle values (DuckDB's median);
+    NaN where a row counts nothing."""
+    cum = np.cumsum(counts, axis=1)
+    total = cum[:, -1] if cum.shape[1] else np.zeros(len(cum))
+    out = np.zeros(len(cum))
+    for pos in (np.floor((total - 1) / 2), np.ceil((total - 1) / 2)):
+        # the first value whose cumulative count passes the (0-based) position
+        k = np.minimum((cum <= pos[:, None] + 1e-9).sum(axis=1), max(len(xs) - 1, 0))
+        out += xs[k] / 2 if len(xs) else np.nan
+    return np.where(total > 0, out, np.nan)
+
+
+def weighted_summary(weights: np.ndarray, values, chunk: int = 200) -> dict[str, np.ndarray]:
+    """Mean, median and standard deviation (n - 1 in the denominator, as SQL's stddev_samp) of
+    ``values`` (n,) when item i is counted ``weights[r, i]`` times, for every row r; NaN values are
+    left out. Row 0 of all-ones weights: the plain statistics."""
+    v = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(v)
+    order = np.argsort(v[ok], kind="stable")
+    xs, w = v[ok][order], weights[:, ok][:, order]
+    total = w.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(total > 0, (w @ xs) / np.where(total > 0, total, 1.0), np.nan)
+        ss = np.maximum(w @ (xs**2) - total * mean**2, 0.0)
+        std = np.where(total > 1, np.sqrt(ss / np.where(total > 1, total - 1, 1.0)), np.nan)
+    median = np.concatenate(
+        [_median_of_counts(xs, w[start : start + chunk]) for start in range(0, len(w), chunk)] or [np.zeros(0)]
+    )
+    return {"mean": mean, "median": median, "std": std}
+
+
+def pooled_summary(weights: np.ndarray, counts: np.ndarray, values) -> dict[str, np.ndarray]:
+    """``weighted_summary`` of items pooled over images: ``counts[i, u]`` items of image i take the
+    value ``values[u]`` (sorted, distinct), and every item of an image is counted as often as
+    its image is drawn (row r of ``weights``)."""
+    xs = np.asarray(values, dtype=np.float64)
+    c = weights @ counts
+    total = c.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(total > 0, (c @ xs) / np.where(total > 0, total, 1.0), np.nan)
+        ss = np.maximum(c @ (xs**2) - total * mean**2, 0.0)
+        std = np.where(total > 1, np.sqrt(ss / np.where(total > 1, total - 1, 1.0)), np.nan)
+    return {"mean": mean, "median": _median_of_counts(xs, c), "std": std}
+
+
+def share(samples: np.ndarray, condition) -> float:
+    """The share of the resamples (rows 1..) where ``condition`` holds for the statistic, among
+    those where it is defined (not NaN); NaN where it never is."""
+    boot = np.asarray(samples, dtype=np.float64)[1:]
+    boot = boot[np.isfinite(boot)]
+    return float(np.mean(condition(boot))) if len(boot) else math.nan

@@ -76,6 +76,8 @@ def _add_table(r: Report, ctx: Context, spec: TableSpec, path: pathlib.Path | No
         df = ctx.con.execute(text).df()
         materialize(ctx.con, re.findall(r"CREATE OR REPLACE VIEW (\w+)", text))
         source = str(path)
+    if spec.optional and not len(df):
+        return
     if spec.intervals is not None:
         df = spec.intervals.apply(ctx, df)
     r.table(spec.name, title, notes, df, source=source)
@@ -92,5 +94,9 @@ def _finish(r: Report, ctx: Context, summary, index_html, rejected) -> None:
     if rejected:
         bad.to_csv(rejected, index=False)
     lines = answer(r.tables, ctx.samples)
-    notes = provenance(ctx.con, ctx.held_out, len(bad))
+    bases = any(
+        name in r.tables and "basis" in r.tables[name] and (r.tables[name].basis == "payload_bytes").any()
+        for name in ("headline_bases", "bd_rate_bases", "codec_pairs", "bd_rate_pairs", "replication")
+    )
+    notes = provenance(ctx.con, ctx.held_out, len(bad), bases)
     r.write(lines, notes, summary or r.out_dir / "summary.md", index_html or r.out_dir / "index.html")

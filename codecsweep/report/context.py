@@ -8,6 +8,7 @@ import dataclasses
 import pathlib
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from ..core.metric_table import METRIC_INFO
@@ -16,6 +17,9 @@ from .sample import Sample
 
 #: Variants plotted in scatter figures at most (a reproducible sample beyond that).
 MAX_POINTS = 50_000
+#: The rate bases: the whole file (``bytes``: what every other table counts) and the codec's
+#: own bits (``payload_bytes``: container, headers and markers left out; codecs/bitstream.py).
+BASES = ("bytes", "payload_bytes")
 
 
 @dataclasses.dataclass
@@ -27,6 +31,7 @@ class Context:
     samples: dict[tuple[str, str], Sample]
     points: pd.DataFrame | None
     held_out: bool = False
+    memo: dict = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def primary(self) -> tuple[str, str] | None:
@@ -39,6 +44,20 @@ class Context:
 
     def primary_points(self) -> pd.DataFrame | None:
         return None if self.points is None else self.only_primary(self.points)
+
+    def memoized(self, key, compute):
+        """``compute()``, once per ``key`` for the whole report (for tables that share a result)."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
+
+    def on_basis(self, basis: str) -> dict[tuple[str, str], Sample]:
+        """The samples with every rate on ``basis`` (one of ``BASES``): the samples themselves for
+        "bytes"; for "payload_bytes" those (dataset, model)s whose variants have payload sizes,
+        each variant's rates scaled by payload_bytes / bytes (a variant without one: NaN)."""
+        if basis == "bytes":
+            return self.samples
+        return self.memoized(("basis", basis), lambda: _on_payload(self))
 
 
 def load_context(files: dict[str, list], views_sql: pathlib.Path) -> Context:
@@ -54,6 +73,21 @@ def load_context(files: dict[str, list], views_sql: pathlib.Path) -> Context:
         for (ds, m), d in obs.groupby(["dataset", "model"], sort=True)
     }
     return Context(con, samples, _points(con), held_out=bool(files.get("splits")))
+
+
+def _on_payload(ctx: Context) -> dict[tuple[str, str], Sample]:
+    present = {c for (c,) in ctx.con.execute("SELECT column_name FROM (DESCRIBE variants)").fetchall()}
+    if "payload_bytes" not in present:
+        return {}
+    shares = ctx.con.execute("""
+        SELECT dataset, image_id, encoder, scale, color, param, payload_bytes / bytes AS share
+        FROM variants WHERE status = 'ok' AND payload_bytes > 0 AND bytes > 0""").df()
+    out = {}
+    for (dataset, model), s in ctx.samples.items():
+        share = s.matrix(shares[shares.dataset == dataset], "share")
+        if np.isfinite(share).any():
+            out[(dataset, model)] = s.on_basis(share)
+    return out
 
 
 def _points(con) -> pd.DataFrame | None:

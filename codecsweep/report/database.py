@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import pathlib
 
 import duckdb
@@ -17,6 +18,15 @@ RATE = "bytes"
 RATE_NOTE = "the whole encoded file, container included (column `bytes`)"
 VIEWS_SQL = REPO / "reports" / "sql" / "views.sql"
 SCHEMAS = {"images": schemas.IMAGES, "variants": schemas.VARIANTS, "metrics": schemas.METRICS}
+#: The Rennes study's Tables 4-7 as printed (the file's header says where from): the view
+#: ``rennes2017`` (every column text, as printed, empty cells null; ``row``: the file's order).
+STUDY_TABLES = pathlib.Path(__file__).resolve().parent.parent / "data" / "rennes2017_tables.csv"
+
+
+def study_tables() -> list[dict[str, str | None]]:
+    """The rows of ``STUDY_TABLES``, every value the printed text (None where the cell is empty)."""
+    lines = [line for line in STUDY_TABLES.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
+    return [{k: (v if v != "" else None) for k, v in row.items()} for row in csv.DictReader(lines)]
 
 
 def _sql_list(paths) -> str:
@@ -26,7 +36,8 @@ def _sql_list(paths) -> str:
 def connect(files: dict[str, list], views_sql=VIEWS_SQL, strict: bool = True) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the views images, variants, predictions, metrics over
     exactly the given files (originals and variant predictions together in predictions),
-    metric_info from ``metrics.METRIC_INFO``, and the derived views of ``views.sql``
+    metric_info from ``metrics.METRIC_INFO``, rennes2017 (the study's Tables 4-7, as printed:
+    ``STUDY_TABLES``), and the derived views of ``views.sql``
     (``strict=False``: a derived view the files cannot support is left out, for ad-hoc queries)."""
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
@@ -64,6 +75,10 @@ def connect(files: dict[str, list], views_sql=VIEWS_SQL, strict: bool = True) ->
     )
     con.register("_metric_info", info)
     con.execute("CREATE VIEW metric_info AS SELECT * FROM _metric_info")
+    rows = [{"row": n, **r} for n, r in enumerate(study_tables(), start=1)]  # row: the file's order
+    schema = pa.schema([("row", pa.int32())] + [(k, pa.string()) for k in rows[0] if k != "row"])
+    con.register("_rennes2017", pa.Table.from_pylist(rows, schema=schema))
+    con.execute("CREATE VIEW rennes2017 AS SELECT * FROM _rennes2017")
     text = pathlib.Path(views_sql).read_text()
     derived = text[text.index("\n-- derived views\n") :]
     if strict:

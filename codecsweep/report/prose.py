@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 
 import numpy as np
 import pandas as pd
 
 from ..core.metric_table import METRIC_INFO
 from .bootstrap import RESAMPLES, SEED
+from .comparisons import basis_lines, model_lines, pair_lines, replication_lines
 from .database import RATE_NOTE
 from .figures import codec_label
 from .numbers import fmt
@@ -28,6 +30,13 @@ CRITERIA_SHOWN = {
     "top-1 accuracy falls by > 1 pt": "accuracy −1 pt",
     "top-1 agreement falls by > 1 pt": "agreement −1 pt",
 }
+#: The criteria of the tolerance table the answer's table shows (measure, side) and their headings.
+TOLERANCE_SHOWN = {
+    ("top-1 accuracy", "not above"): "accuracy loss not sig. > 5 pt",
+    ("top-1 agreement", "not above"): "agreement loss not sig. > 5 pt",
+}
+#: The tolerance table's k (its query file's view tolerance_criteria): what the answer assumes without the table.
+TOLERANCE_PT = 5
 #: Why a metric column can be null everywhere.
 NULL_REASONS = {
     "lpips": "the LPIPS backbone weights were not in the torch cache (the measure log says so)",
@@ -45,15 +54,19 @@ def answer(tables: dict[str, pd.DataFrame], samples: dict[tuple[str, str], Sampl
     lines = []
     for (dataset, model), d in crit.groupby(["dataset", "model"], sort=True):
         s = samples[(dataset, model)]
-        lines += _headline_lines(d, dataset, model, s)
+        lines += _headline_lines(d, dataset, model, s, tables.get("tolerance"))
+        lines += pair_lines(tables, dataset, model, d.encoder.nunique()) + basis_lines(tables, dataset, model)
         lines += _oracle_lines(tables, dataset, model) + _bd_lines(tables, dataset, model) + _power_lines(d)
         lines += _fit_lines(tables, dataset, model) + _metric_lines(tables, dataset, model)
-        lines += _invariance_lines(tables, dataset, model)
+        lines += _invariance_lines(tables, dataset, model) + replication_lines(tables, dataset, model, s.n)
+        if model == max(m for ds, m in samples if ds == dataset):
+            lines += model_lines(tables, dataset)
         lines.append("")
     return lines
 
 
-def _headline_lines(d: pd.DataFrame, dataset: str, model: str, s: Sample) -> list[str]:
+def _headline_lines(d: pd.DataFrame, dataset: str, model: str, s: Sample, tolerance=None) -> list[str]:
+    shown = list(CRITERIA_SHOWN.values()) + list(TOLERANCE_SHOWN.values())
     lines = [
         f"## How hard can an image be compressed before {model} notices? ({dataset})",
         "",
@@ -67,26 +80,51 @@ def _headline_lines(d: pd.DataFrame, dataset: str, model: str, s: Sample) -> lis
         "— where no setting meets the criterion (or no annotated image) and ≥ where even the lowest rate "
         "tested meets it.",
         "",
-        "| codec | " + " | ".join(CRITERIA_SHOWN.values()) + " |",
-        "| --- |" + " --- |" * len(CRITERIA_SHOWN),
+        "| codec | " + " | ".join(shown) + " |",
+        "| --- |" + " --- |" * len(shown),
     ]
     for encoder, e in d.groupby("encoder", sort=True):
-        lines.append(
-            f"| {codec_label(encoder)} | " + " | ".join(_criterion_cell(e, full) for full in CRITERIA_SHOWN) + " |"
-        )
+        cells = [_criterion_cell(e, full) for full in CRITERIA_SHOWN]
+        cells += [_tolerance_cell(tolerance, dataset, model, encoder, key, s) for key in TOLERANCE_SHOWN]
+        lines.append(f"| {codec_label(encoder)} | " + " | ".join(cells) + " |")
     study = "; ".join(
         f"{codec_label(e)} {fmt(d[(d.encoder == e) & d.criterion.str.startswith('study')].cr_source.iloc[0])}× "
         f"(study {v}×)"
         for e, v in STUDY_HEADLINE.items()
         if len(d[(d.encoder == e) & d.criterion.str.startswith("study")])
     )
-    return lines + [
+    return (
+        lines
+        + _resolution_lines(s)
+        + [
+            "",
+            f"The Rennes study found 7 / 16 / 40 for JPEG / JPEG 2000 / BPG by its rule, against its source JPEG "
+            f"files; here, like with like (`cr_source`): {study or 'none of those codecs ran'}. This run differs: "
+            f"model {model} (the study: AlexNet), {s.n} images of {dataset} ({s.annotated} annotated, "
+            f"{s.n - s.annotated} pseudo-labelled; the study: 55 annotated ImageNet JPEGs), a grid of "
+            f"{len(s.settings)} settings (the study: 432).",
+        ]
+    )
+
+
+def needs_images(k_pt: float) -> int:
+    """Images a criterion "falls by more than k points" needs: one image moves 100 / N points."""
+    return math.ceil(100 / k_pt - 1e-9)
+
+
+def _resolution_lines(s: Sample) -> list[str]:
+    def res(n):
+        return f"{100 / n:.3g} points" if n else "nothing"
+
+    return [
         "",
-        f"The Rennes study found 7 / 16 / 40 for JPEG / JPEG 2000 / BPG by its rule, against its source JPEG "
-        f"files; here, like with like (`cr_source`): {study or 'none of those codecs ran'}. This run differs: "
-        f"model {model} (the study: AlexNet), {s.n} images of {dataset} ({s.annotated} annotated, "
-        f"{s.n - s.annotated} pseudo-labelled; the study: 55 annotated ImageNet JPEGs), a grid of "
-        f"{len(s.settings)} settings (the study: 432).",
+        f"What {s.n} images resolve: one image moves top-1 agreement by {res(s.n)} and, of the {s.annotated} "
+        f'annotated ones, top-1 accuracy by {res(s.annotated)}; a criterion "−k pt" needs at least 100 / k '
+        f"images (−1 pt: {needs_images(1)}; −{TOLERANCE_PT} pt: {needs_images(TOLERANCE_PT)}) and, with fewer, "
+        'is "no image lost" (its number is kept; "needs ≥ M images" where no setting meets it). The last '
+        f"two columns: the most compression whose loss is not significantly above {TOLERANCE_PT} points "
+        "(one-sided 95% bootstrap, each setting passing with every less compressed one; the tolerance table, "
+        'with the stricter reading "significantly below" too).',
     ]
 
 
@@ -95,10 +133,39 @@ def _criterion_cell(e: pd.DataFrame, criterion: str) -> str:
     if not len(row):
         return "—"
     row = row.iloc[0]
+    k = re.search(r"falls by > ([0-9.]+) pt", criterion)
+    if k and not _finite(row.cr_source) and row.images < needs_images(float(k.group(1))):
+        return f"needs ≥ {needs_images(float(k.group(1)))} images"
     cell = fmt(row.cr_source, row.cr_source_lo, row.cr_source_hi, "×")
     if row["at"] and "at most" in str(row["at"]):
         cell = "≥ " + cell
     return cell + (f" ({row['at']})" if row["at"] and "q=" in str(row["at"]) else "")
+
+
+def _finite(v) -> bool:
+    return v is not None and not pd.isna(v) and math.isfinite(v)
+
+
+def _tolerance_cell(tolerance, dataset: str, model: str, encoder: str, key: tuple[str, str], s: Sample) -> str:
+    """The tolerance table's answer for one codec and criterion; "needs ≥ M images" where the
+    measure's images cannot resolve k."""
+    measure, side = key
+    images = s.annotated if measure == "top-1 accuracy" else s.n
+    if images < needs_images(TOLERANCE_PT):
+        return f"needs ≥ {needs_images(TOLERANCE_PT)} images"
+    if tolerance is None:
+        return "—"
+    row = tolerance[
+        (tolerance.dataset == dataset)
+        & (tolerance.model == model)
+        & (tolerance.encoder == encoder)
+        & (tolerance.measure == measure)
+        & (tolerance.side == side)
+    ]
+    if not len(row) or not _finite(row.cr_source.iloc[0]):
+        return "—"
+    row = row.iloc[0]
+    return fmt(row.cr_source, row.cr_source_lo, row.cr_source_hi, "×") + f" ({row['at']})"
 
 
 def _oracle_lines(tables, dataset, model) -> list[str]:
@@ -230,9 +297,10 @@ def _invariance_lines(tables, dataset, model) -> list[str]:
     return lines
 
 
-def provenance(con, held_out: bool, rejected: int) -> list[str]:
+def provenance(con, held_out: bool, rejected: int, bases: bool = False) -> list[str]:
     """What the numbers rest on: held-out and rejected images, inputs' identity, models, codec
-    versions, images, grid, null columns, the rate. No dates: the same inputs give the same report."""
+    versions, images, grid, null columns, the rate (``bases``: some tables count the codec's own
+    bits too). No dates: the same inputs give the same report."""
     lines = []
     if held_out:
         n = con.execute("SELECT count(*) FROM calibration_images").fetchone()[0]
@@ -244,6 +312,12 @@ def provenance(con, held_out: bool, rejected: int) -> list[str]:
         lines.append(f"- {rejected} image(s) were rejected and are not in the study: see reports/rejected.csv.")
     lines += _input_lines(con) + _null_lines(con)
     lines.append(f"- Rates: every bpp and compression ratio counts {RATE_NOTE}; bpp is over the original's pixels.")
+    if bases:
+        lines.append(
+            "- Except: the rows of basis `payload_bytes` (tables headline_bases, bd_rate_bases, codec_pairs, "
+            "bd_rate_pairs) and HEVC's ratios in the replication table count the codec's own bits (column "
+            "`payload_bytes`: container, headers and markers left out)."
+        )
     lines.append(
         f"- Intervals: 95% percentile bootstrap over images ({RESAMPLES} resamples, seed {SEED}); "
         "images are the unit of sampling. Rates at a threshold are interpolated on the resample's curve."

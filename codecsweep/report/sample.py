@@ -4,7 +4,9 @@ math); Kendall's tau; and ``bd_rate_saving``, the BD-rate of one pair of curves.
 
 from __future__ import annotations
 
+import copy
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -229,6 +231,72 @@ class Sample:
         fixed_bpp = fixed[np.arange(len(pick)), pick]
         with np.errstate(invalid="ignore", divide="ignore"):
             return {"oracle_bpp": oracle_bpp, "fixed_bpp": fixed_bpp, "saving": 1 - oracle_bpp / fixed_bpp}
+
+    # --- Added for the replication, the rate bases and the tolerance criterion ------------
+
+    def matrix(self, frame: pd.DataFrame, column: str) -> np.ndarray:
+        """``column`` of ``frame`` (rows keyed by image_id and the setting's KEYS) as an images x
+        settings matrix of this sample; NaN where ``frame`` has no row."""
+        m = np.full((self.n, len(self.settings)), np.nan)
+        if not len(frame):
+            return m
+        ii = frame.image_id.map({image: i for i, image in enumerate(self.images)}).to_numpy(dtype=np.float64)
+        where = self.settings[KEYS].assign(_j=np.arange(len(self.settings)))
+        jj = frame[KEYS].merge(where, on=KEYS, how="left")["_j"].to_numpy(dtype=np.float64)
+        ok = np.isfinite(ii) & np.isfinite(jj)
+        m[ii[ok].astype(int), jj[ok].astype(int)] = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)[ok]
+        return m
+
+    def on_basis(self, share_of_file: np.ndarray) -> Sample:
+        """This sample with every rate counted on another basis: ``share_of_file`` (images x
+        settings) is that basis's bytes / the whole file's bytes per variant (payload_bytes /
+        bytes); bpp scales by it and the compression ratios by its inverse. Images, settings
+        and resamples are this sample's, so the two bases compare resample by resample."""
+        other = copy.copy(self)
+        other.x, other.mean = dict(self.x), dict(self.mean)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for q, power in (("bpp", 1.0), ("cr_raw", -1.0), ("cr_source", -1.0)):
+                other.x[q] = self.x[q] * share_of_file**power
+                other.mean[q] = means(self.w, other.x[q])
+        return other
+
+    def loss(self, cols, measure: str) -> np.ndarray:
+        """Per resample and setting of ``cols``: how far ``measure`` falls below the originals'
+        (top-1 accuracy on the annotated images, or 1 for agreement), in points; both sides
+        from the same resample (paired)."""
+        ref = self.original_accuracy if measure == "correct" else np.ones(len(self.w))
+        return 100 * (ref[:, None] - self.mean[measure][:, cols])
+
+    def tolerance_rule(self, cols, measure: str, k: float, side: str = "not above", level: float = 0.95) -> dict:
+        """The most compressed setting of one curve (``cols``) that passes together with every
+        less compressed one (by the sample's mean bpp), a setting passing when its loss of
+        ``measure`` (``loss``) is *not significantly above* ``k`` points (side "not above": the
+        loss exceeds k in fewer than ``level`` of the resamples, a one-sided bootstrap test) or
+        *significantly below* it (side "below": the loss is at most k in at least ``level`` of
+        them). The setting is chosen once, from all resamples; the values are that setting's
+        means per resample, ``loss`` its loss and ``bound`` the one-sided bound the test used."""
+        order = cols[np.argsort(-self.mean["bpp"][0, cols], kind="stable")]  # least compressed first
+        loss = self.loss(order, measure)
+        boot = loss[1:]
+        defined = np.isfinite(boot)
+        count = np.maximum(defined.sum(axis=0), 1)
+        if side == "not above":
+            ok = ((boot > k + 1e-9) & defined).sum(axis=0) / count < level
+            tail = 100 * (1 - level)
+        else:
+            ok = ((boot <= k + 1e-9) & defined).sum(axis=0) / count >= level
+            tail = 100 * level
+        ok &= defined.any(axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            bound = np.nanpercentile(boot, tail, axis=0) if len(order) else np.zeros(0)
+        run = np.cumprod(ok).astype(bool) if len(order) else np.zeros(0, dtype=bool)
+        if not run.any():
+            nan = np.full(len(self.w), np.nan)
+            return {"cr_source": nan, "cr_raw": nan, "bpp": nan, "loss": nan, "bound": math.nan, "at": None}
+        j = int(np.flatnonzero(run)[-1])
+        out = {q: self.mean[q][:, order[j]] for q in ("cr_source", "cr_raw", "bpp")}
+        return out | {"loss": loss[:, j], "bound": float(bound[j]), "at": int(order[j])}
 
 
 def best_of(results: list[dict], key: str = "cr_source") -> dict:

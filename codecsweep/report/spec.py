@@ -61,7 +61,10 @@ class TableSpec:
     notes are the file's comments; the report fails if no such file is given). With ``make``
     it is ``make(ctx)``, a DataFrame, under ``title`` and ``notes``; such tables follow the SQL
     tables, by ``order`` (then by name). ``intervals`` are merged into the rows (the Python
-    tables here compute their own instead), then the ``figures`` are drawn from them."""
+    tables here compute their own instead), then the ``figures`` are drawn from them. An
+    ``optional`` table is written only when it has rows: a table about something a run may
+    not have (the study's tabulated settings, payload sizes, enough images for a paired
+    verdict, a second model) is absent from the report rather than empty."""
 
     name: str
     make: Callable[[Context], pd.DataFrame] | None = None
@@ -70,6 +73,7 @@ class TableSpec:
     intervals: Intervals | None = None
     figures: tuple[Figure, ...] = ()
     order: int = 100
+    optional: bool = False
 
     def __post_init__(self):
         if self.make is None and (self.title or self.notes):
