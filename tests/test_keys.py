@@ -106,3 +106,13 @@ def test_onnx_export_key_is_pinned_and_takes_every_field():
     assert base == "4f7ad67977cc770111c6050df608c9e3c31219a5936182dfacde2fa787a6ef49"
     changed = [keys.onnx_export_key(*args[:i], "x" if i != 3 else 18, *args[i + 1 :]) for i in range(len(args))]
     assert len({base, *changed}) == len(args) + 1
+
+
+def test_pixel_kernel_names_the_metric_key():
+    """The torch kernel has its own id (never mixed with the CPU kernel's in one cache); the
+    CPU kernel's stays the pinned one."""
+    assert keys.pixel_metrics_id("bicubic", "numpy") == keys.pixel_metrics_id("bicubic") == "pixel-v2:upscale-bicubic"
+    assert keys.pixel_metrics_id("bicubic", "torch-cuda") == "pixel-v2:upscale-bicubic:torch-cuda"
+    assert keys.metric_key(keys.pixel_metrics_id("bicubic", "torch-cuda"), ARTIFACT, SOURCE) != keys.metric_key(
+        keys.pixel_metrics_id("bicubic"), ARTIFACT, SOURCE
+    )

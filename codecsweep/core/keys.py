@@ -119,10 +119,14 @@ def onnx_export_key(model: str, weights_sha256: str, exporter: str, opset: int, 
     )
 
 
-def pixel_metrics_id(upscale: str) -> str:
+def pixel_metrics_id(upscale: str, kernel: str = "numpy") -> str:
     """The pixel metrics (PSNR, SSIM, MS-SSIM and luma variants), the decoded variant brought
-    back to the source's size with the filter ``upscale``."""
-    return f"pixel-v{PIXEL_METRICS_VERSION}:upscale-{upscale}"
+    back to the source's size with the filter ``upscale``. ``kernel``: the implementation,
+    ``numpy`` (``metrics.pixel``, the id unchanged) or e.g. ``torch-cuda``
+    (``metrics.pixel_torch`` on that device type), which adds ``:<kernel>``: values that are
+    equal only within 1e-5 never mix in one cache."""
+    base = f"pixel-v{PIXEL_METRICS_VERSION}:upscale-{upscale}"
+    return base if kernel == "numpy" else f"{base}:{kernel}"
 
 
 def dfd_id(model: str, weights_sha256: str, preprocess_id: str, runtime: str | None = None) -> str:

@@ -28,6 +28,7 @@ from ..core.registry import Registry
 from ..storage.images import UPSCALE_FILTER
 from .deep import DeepFeatureDistance, Lpips
 from .pixel import Reference, pixel_metrics
+from .pixel_torch import TorchReference, pixel_metrics_torch
 
 log = logging.getLogger("codecsweep")
 
@@ -79,18 +80,41 @@ def metric_groups(options: dict) -> list[MetricGroup]:
 
 @register_group
 class PixelGroup(MetricGroup):
-    """PSNR, SSIM, MS-SSIM and their luma variants (``pixel``)."""
+    """PSNR, SSIM, MS-SSIM and their luma variants (``pixel``).
+
+    The kernel: the CPU one (``pixel.pixel_metrics``, id ``pixel_metrics_id(upscale)``) unless
+    the job runs on CUDA: ``options["device"]`` (``cuda`` / ``cuda:N``) runs the torch kernel
+    (``pixel_torch``) there, id ``...:torch-cuda``, so the two never mix in one cache.
+    ``options["pixel_kernel"]``: ``numpy`` forces the CPU kernel, ``torch`` the torch one on
+    ``options["device"]`` (default ``cpu``: for tests). The analyze stage does not pass a device
+    yet (``pipeline.analyze`` builds the groups from the config's ``metrics`` and the runtime), so
+    every study computes with the CPU kernel until it does; ``measure_batch`` is the batched
+    entry point for it (one call per source with all its variants)."""
 
     name = "pixel"
 
     def __init__(self, options):
-        self.id = pixel_metrics_id(UPSCALE_FILTER.name.lower())
+        kernel = options.get("pixel_kernel")
+        device = str(options.get("device") or "cpu")
+        if kernel not in (None, "numpy", "torch"):
+            raise ValueError(f"metrics.pixel_kernel must be numpy or torch, got {kernel!r}")
+        self.device = device if kernel == "torch" or (kernel is None and device.startswith("cuda")) else None
+        name = f"torch-{self.device.split(':')[0]}" if self.device else "numpy"
+        self.id = pixel_metrics_id(UPSCALE_FILTER.name.lower(), name)
 
     def prepare(self, source_rgb, source_taps=None):
-        return Reference(source_rgb)
+        return TorchReference(source_rgb, self.device) if self.device else Reference(source_rgb)
 
     def measure(self, reference, decoded_rgb, taps=None):
+        if self.device:
+            return pixel_metrics_torch(reference, [decoded_rgb])[0]
         return pixel_metrics(reference, decoded_rgb)
+
+    def measure_batch(self, reference, decoded_rgbs: list) -> list[dict]:
+        """The metrics of several variants of one source (each 8-bit RGB at its geometry)."""
+        if self.device:
+            return pixel_metrics_torch(reference, decoded_rgbs)
+        return [pixel_metrics(reference, d) for d in decoded_rgbs]
 
 
 @register_group
