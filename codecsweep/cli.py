@@ -25,6 +25,7 @@ import re
 import subprocess
 import sys
 import tomllib
+import warnings
 
 import duckdb
 import yaml
@@ -183,18 +184,62 @@ def _grid_docs() -> dict[str, dict]:
     return {p.stem: yaml.safe_load(p.read_text()) or {} for p in sorted((REPO / GRIDS).glob("*.yaml"))}
 
 
+#: What ``list encoders`` shows for a learned codec without its weights (the files: below the table).
+NO_WEIGHTS = "unavailable: weights missing"
+
+
+def _file_pattern(names: list[str]) -> str:
+    """``mbt2018-{1,2,3}-*.pth.tar`` for CompressAI's ``<arch>-<quality>-<sha prefix>.pth.tar`` files."""
+    parts = [re.fullmatch(r"(.+)-(\d+)-[0-9a-f]+(\.pth\.tar)", n) for n in names]
+    if len(names) > 1 and all(parts) and len({(m.group(1), m.group(3)) for m in parts}) == 1:
+        return f"{parts[0].group(1)}-{{{','.join(m.group(2) for m in parts)}}}-*{parts[0].group(3)}"
+    return ", ".join(names)
+
+
+def _missing_weights_note(missing: dict[str, list[pathlib.Path]]) -> str:
+    """Below the table, once: which files each codec lacks, where they go, the fetch command."""
+    folders = sorted({str(p.parent) for paths in missing.values() for p in paths})
+    width = max(map(len, missing))
+    lines = [f"{NO_WEIGHTS}: {len(missing)} learned codec(s) lack their weight files in {', '.join(folders)}:"]
+    lines += [f"  {name:<{width}}  {_file_pattern([p.name for p in paths])}" for name, paths in missing.items()]
+    lines.append(
+        "Fetch them on a connected machine and copy its $TORCH_HOME/hub/checkpoints here "
+        "(or set TORCH_HOME to a cache that has them):"
+    )
+    names, command = list(missing), "  codecsweep fetch-weights"
+    while names:  # one name per 100 columns or so, continued with a backslash
+        line = command
+        while names and len(line) + len(names[0]) < 100:
+            line += " " + names.pop(0)
+        if line == command:
+            line += " " + names.pop(0)
+        lines.append(line + (" \\" if names else ""))
+        command = "   "
+    return "\n".join(lines)
+
+
+def _list_encoders(grids: dict, defaults: dict) -> None:
+    rows, missing = [], {}
+    for name in sorted(ENCODERS):
+        try:
+            ver = get_encoder(name).version()
+        except MissingWeights:  # a learned codec without its files: one short cell, the files below
+            ver = NO_WEIGHTS
+            paths = getattr(get_encoder(name), "weight_paths", dict)().values()
+            missing[name] = [p for p in paths if not p.is_file()]
+        except Exception as exc:  # a codec library that is missing or broken: say so, list the rest
+            ver = f"unavailable ({type(exc).__name__}: {exc})"
+        in_grids = [f"{g} ({len(d['encoders'][name])})" for g, d in grids.items() if name in d.get("encoders", {})]
+        rows.append((name, ver, ", ".join(in_grids), "yes" if name in defaults.get("encoders", []) else ""))
+    print(tabulate(rows, headers=("encoder", "library version", "grids (parameters)", "run by default")))
+    if any(missing.values()):  # on stderr: stdout stays the table alone (for scripts that read it)
+        print("\n" + _missing_weights_note({k: v for k, v in missing.items() if v}), file=sys.stderr)
+
+
 def _list_cmd(args) -> int:
     grids, defaults = _grid_docs(), _project_config(pathlib.Path.cwd())
     if args.what == "encoders":
-        rows = []
-        for name in sorted(ENCODERS):
-            try:
-                ver = get_encoder(name).version()
-            except Exception as exc:  # a codec library that is missing or broken: say so, list the rest
-                ver = f"unavailable ({type(exc).__name__}: {exc})"
-            in_grids = [f"{g} ({len(d['encoders'][name])})" for g, d in grids.items() if name in d.get("encoders", {})]
-            rows.append((name, ver, ", ".join(in_grids), "yes" if name in defaults.get("encoders", []) else ""))
-        print(tabulate(rows, headers=("encoder", "library version", "grids (parameters)", "run by default")))
+        _list_encoders(grids, defaults)
     elif args.what == "models":
         rows = []
         for name, spec in MODELS.items():
@@ -352,12 +397,17 @@ def _cache_cmd(args) -> int:
         raise UsageError(f"cache {cache_dir} ({source}) does not exist: nothing has been cached there yet")
     print(f"cache: {cache_dir} ({source})", file=sys.stderr)
     cache = Cache(cache_dir, migrating=args.action == "migrate")
-    if args.action == "verify":
-        problems = cache.verify(repair=args.repair)
-        for p in problems:
+    if args.action == "verify":  # problems one a line, then at most one line of leftovers (and what clears them)
+        found = cache.audit()
+        for p in found.problems:
             print(p)
-        print(f"{len(problems)} problem(s){' removed' if args.repair and problems else ''}")
-        return 1 if problems and not args.repair else 0
+        if found.leftovers:
+            print(found.leftover_line())
+        repaired = args.repair and (found.problems or found.leftovers)
+        if repaired:
+            cache.gc(rewrite_all=True, grace_s=0)  # what verify(repair=True) runs: every pack, no grace
+        print(f"{len(found.problems)} problem(s){' removed, leftovers cleared' if repaired else ''}")
+        return 1 if found.problems and not args.repair else 0
     if args.action == "stats":
         result = cache.stats()
     elif args.action == "migrate":
@@ -462,7 +512,11 @@ def parser() -> argparse.ArgumentParser:
     cache.add_argument("action", choices=["stats", "verify", "gc", "migrate"])
     cache.add_argument("--configfile", help="the cache_dir of this config file")
     cache.add_argument("--cache-dir", help="this cache directory")
-    cache.add_argument("--repair", action="store_true", help="verify: rewrite packs without their corrupt records")
+    cache.add_argument(
+        "--repair",
+        action="store_true",
+        help="verify: rewrite packs without their corrupt records, clear leftovers (when no run uses the cache)",
+    )
     cache.add_argument("--dry-run", action="store_true", help="gc: only report what would be removed")
     cache.set_defaults(func=_cache_cmd)
 
@@ -474,7 +528,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _quiet_third_party_warnings() -> None:
+    """The command's output is its own: deprecation notices of the libraries it imports (torch's
+    ``torch.jit.script is deprecated``, raised while compressai loads) are not shown. Warnings of
+    codecsweep itself still are, and ``-W``/``PYTHONWARNINGS`` choose otherwise."""
+    if sys.warnoptions:
+        return
+    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category, module=r"(?!codecsweep(\.|$))")
+
+
 def main(argv: list[str] | None = None) -> int:
+    _quiet_third_party_warnings()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         extra = []

@@ -45,9 +45,14 @@ class JobStats:
 
     @staticmethod
     def finish_all(all_stats: list[JobStats], cache: Cache, path) -> None:
-        """Write the job's runstats (one row per stage/model it ran) and log each."""
+        """Write the job's runstats (one row per stage/model it ran) and log each.
+
+        Each damaged copy of an entry this job met is logged here: a miss, counted as corrupt,
+        that the job computed like any miss (its stats say how many it computed). A damaged
+        index file is not: the cache logged it once, when it found it and set it aside."""
         for problem in cache.problems:
-            log.warning("cache: corrupt entry recomputed: %s", problem)
+            if problem not in cache.index_problems:
+                log.warning("cache: damaged copy not used (counted as corrupt, a miss): %s", problem)
         rows = []
         for stats in all_stats:
             row = asdict(stats)

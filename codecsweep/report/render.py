@@ -15,6 +15,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 import pandas as pd
 
 from .figures import warm_up
+from .numbers import settled_frame
 
 log = logging.getLogger("codecsweep")
 #: summary.md inlines tables up to this many rows and links the longer ones.
@@ -56,9 +57,14 @@ class Report:
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         self.sections: list[dict] = []
         self.tables: dict[str, pd.DataFrame] = {}
+        #: lines under the answer on index.html: (relative link or None, text)
+        self.links: list[tuple[str | None, str]] = []
 
     def table(self, name: str, title: str, notes: str, df: pd.DataFrame, source: str = "") -> None:
-        df = df.reset_index(drop=True)
+        """Write ``tables/<name>.csv|md`` and keep the section. Every float is settled first
+        (``numbers.settled``: no -0.0, no digit that depends on summation order): this is the
+        one place all tables (SQL, intervals, Python) pass, so the same data gives the same bytes."""
+        df = settled_frame(df.reset_index(drop=True))
         self.tables[name] = df
         df.to_csv(self.tables_dir / f"{name}.csv", index=False)
         (self.tables_dir / f"{name}.md").write_text(f"## {title}\n\n{notes}\n\n{_md(df)}\n")
@@ -122,6 +128,10 @@ class Report:
             "<!doctype html><html><head><meta charset='utf-8'><title>codecsweep report</title>",
             STYLE + "</head><body><h1>codecsweep report</h1>",
             "<div class='summary'>" + lines_to_html(answer) + "</div>",
+            *(
+                f"<p><a href='{html.escape(href)}'>{html.escape(text)}</a></p>" if href else f"<p>{html.escape(text)}</p>"
+                for href, text in self.links
+            ),
             "<h2>Provenance and caveats</h2>" + lines_to_html(provenance),
         ]
         for s in self.sections:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pathlib
 import struct
@@ -10,8 +11,21 @@ from collections import Counter
 from dataclasses import dataclass
 
 from .errors import CacheCorruptError, CacheLayoutError, CacheWriteError
-from .index import SHA_KIND, Index, Recent, new_name, pack_indexes, pack_names, write_index
-from .maintenance import GRACE_S, REPAIR_GRACE_S
+from .index import (
+    PACK_NAME,
+    SET_ASIDE,
+    SHA_KIND,
+    DamagedIndex,
+    Index,
+    Recent,
+    new_name,
+    pack_indexes,
+    pack_names,
+    set_aside,
+    write_index,
+)
+from .maintenance import GRACE_S, REPAIR_GRACE_S, Findings
+from .maintenance import audit as _audit
 from .maintenance import gc as _gc
 from .maintenance import stats as _stats
 from .maintenance import verify as _verify
@@ -19,6 +33,8 @@ from .migration import migrate as _migrate
 from .record import BadRecord, decode_record, encode_record
 
 __all__ = ["Cache", "CacheCorruptError", "CacheLayoutError", "CacheWriteError", "Entry"]
+
+log = logging.getLogger("codecsweep")
 
 
 @dataclass
@@ -96,8 +112,10 @@ class Cache:
         self.roll_bytes = roll_bytes
         #: per (kind, outcome) counters: outcome in hit | miss | corrupt | put
         self.counts: Counter = Counter()
-        #: human-readable reasons for every corrupt entry met, for the job log
+        #: human-readable reasons for every damaged copy met (an entry, or an index file)
         self.problems: list[str] = []
+        #: those of ``problems`` that are index files, each logged once, when found (set aside)
+        self.index_problems: list[str] = []
         for sub in ("packs", "merged", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._writer: list = [None]  # a holder the exit finalizer can see without keeping self alive
@@ -105,7 +123,7 @@ class Cache:
         self._own: dict[bytes, list] = {}  # what this Cache wrote: id -> [(pack, offset, length)]
         self._own_paths: dict[str, pathlib.Path] = {}
         self._tables: list | None = None
-        self._fds: dict[str, int] = {}
+        self._fds: dict[str, list[int]] = {}  # pack -> [fd, size seen]
 
     def __enter__(self):
         return self
@@ -121,7 +139,7 @@ class Cache:
             final = w.seal()
             if final is not None:
                 self._own_paths[w.name] = final
-        for fd in self._fds.values():
+        for fd, _ in self._fds.values():
             os.close(fd)
         self._fds.clear()
 
@@ -162,59 +180,101 @@ class Cache:
 
     # -- reading -----------------------------------------------------------------------
     def _load(self) -> list:
-        """The newest merged index, plus the indexes of the packs it does not cover."""
+        """The newest readable merged index, plus the indexes of the packs it does not cover.
+        A damaged index file is set aside (see ``_damaged``) and not read: a damaged merged
+        index leaves the pack indexes to serve, a damaged pack index leaves its pack unseen
+        (its results are misses) until gc indexes the pack again from its records."""
         if self._tables is None:
             tables, covered = [], set()
             for path in sorted((self.root / "merged").glob("*.idx"), reverse=True):
-                try:
-                    merged = Index(path)
-                except (OSError, ValueError):
-                    continue  # being replaced by a gc, or damaged: the pack indexes still serve
-                tables.append(merged)
-                covered = set(merged.packs)
-                break
+                merged = self._open(path, rows_checked=False)
+                if merged is not None:
+                    tables.append(merged)
+                    covered = set(merged.packs)
+                    break
             recent = []
             for entry in os.scandir(self.root / "packs"):
                 name, ext = os.path.splitext(entry.name)
-                if ext == ".idx" and name not in covered:
-                    try:
-                        recent.append(Index(pathlib.Path(entry.path)))
-                    except (OSError, ValueError) as exc:
-                        self.problems.append(str(exc))
+                if ext == ".idx" and name not in covered and PACK_NAME.fullmatch(name):
+                    index = self._open(pathlib.Path(entry.path), pack=name)
+                    if index is not None:
+                        recent.append(index)
             tables.append(Recent(recent))
             self._tables = tables
         return self._tables
+
+    def _open(self, path: pathlib.Path, **checks) -> Index | None:
+        try:
+            return Index(path, **checks)
+        except FileNotFoundError:
+            return None  # replaced by a gc since the folder was listed
+        except (OSError, DamagedIndex) as exc:
+            self._damaged(path, exc)
+            return None
+
+    def _damaged(self, path: pathlib.Path, exc: Exception) -> None:
+        """Note a damaged (or unreadable) index file once, and log it when this Cache is the one
+        that sets it aside (``<name>.idx.damaged``): later jobs neither read nor log it again."""
+        message = str(exc) if isinstance(exc, DamagedIndex) else f"unreadable cache index {path}: {exc.strerror or exc}"
+        if message in self.index_problems:
+            return
+        self.index_problems.append(message)
+        self.problems.append(message)
+        then = (
+            "the packs' own indexes serve until `codecsweep cache gc` merges them again"
+            if path.parent.name == "merged"
+            else "its pack's results are misses until `codecsweep cache gc` indexes the pack again"
+        )
+        if not isinstance(exc, DamagedIndex):  # e.g. no permission: nothing to set aside
+            log.warning("cache: %s; %s", message, then)
+            return
+        moved = set_aside(path, exc.ino)
+        if moved is True:
+            log.warning("cache: %s: set aside as %s%s; %s", message, path.name, SET_ASIDE, then)
+        elif moved is not False:  # else another job set it aside (and logged it) first
+            log.warning("cache: %s (left in place: %s); %s", message, moved, then)
 
     def reload(self) -> None:
         """Forget the indexes read so far: the next lookup reads them again (after gc or migrate)."""
         self._tables = None
 
-    def _locations(self, id_hex: str) -> list[tuple[str, int, int]]:
-        """Every stored copy of ``id_hex`` (a key or a sha256), newest first."""
+    def _locations(self, id_hex: str) -> list[tuple[str, int, int] | str]:
+        """Every stored copy of ``id_hex`` (a key or a sha256), newest first; then, as the
+        reason each is unusable, the index rows that name no pack."""
         idb = bytes.fromhex(id_hex)
         found = [loc for table in self._load() for loc in table.find(idb)]
-        found.sort(key=lambda loc: loc[0], reverse=True)
-        return list(reversed(self._own.get(idb, []))) + found
+        copies = sorted((loc for loc in found if not isinstance(loc, str)), key=lambda loc: loc[0], reverse=True)
+        return list(reversed(self._own.get(idb, []))) + copies + [loc for loc in found if isinstance(loc, str)]
 
     def read_record(self, pack: str, offset: int, length: int) -> tuple[dict, bytes]:
-        """(header, data) of the record at ``offset`` of ``pack``, checked; raises BadRecord."""
-        fd = self._fds.get(pack)
-        if fd is None:
-            path = self._own_paths.get(pack, self.root / "packs" / f"{pack}.pack")
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except FileNotFoundError:
-                raise BadRecord(f"pack {pack} missing") from None
-            if len(self._fds) >= 64:  # bound the open files of a long job
-                os.close(self._fds.pop(next(iter(self._fds))))
-            self._fds[pack] = fd
-        return decode_record(os.pread(fd, length, offset))
+        """(header, data) of the record at ``offset`` of ``pack``, checked; raises BadRecord
+        (also for a pack that is missing or unreadable, or a row that points past its end)."""
+        try:
+            held = self._fds.get(pack)
+            if held is None:
+                fd = os.open(self._own_paths.get(pack, self.root / "packs" / f"{pack}.pack"), os.O_RDONLY)
+                if len(self._fds) >= 64:  # bound the open files of a long job
+                    os.close(self._fds.pop(next(iter(self._fds)))[0])
+                held = self._fds[pack] = [fd, os.fstat(fd).st_size]
+            if offset + length > held[1]:
+                held[1] = os.fstat(held[0]).st_size  # this job's own pack grows
+                if offset + length > held[1]:
+                    raise BadRecord(f"index row points past the end of pack {pack} ({held[1]} bytes)")
+            buf = os.pread(held[0], length, offset)
+        except FileNotFoundError:
+            raise BadRecord(f"pack {pack} missing") from None
+        except (OSError, ValueError) as exc:
+            raise BadRecord(f"pack {pack} unreadable: {exc}") from None
+        return decode_record(buf)
 
     def _first_good(self, ident: str, is_it) -> tuple[dict | None, bytes | None, list[str]]:
         """The newest verified copy of the record indexed under ``ident`` (a key or a sha256)
         whose header satisfies ``is_it``; else (None, None, why each copy was refused)."""
         reasons = []
         for loc in self._locations(ident):
+            if isinstance(loc, str):
+                reasons.append(loc)
+                continue
             try:
                 header, data = self.read_record(*loc)
             except BadRecord as exc:
@@ -250,7 +310,7 @@ class Cache:
 
     def locate(self, sha: str) -> tuple[pathlib.Path, int, int]:
         """(pack path, offset, size) of the data of the newest copy of ``sha`` (for tests and tools)."""
-        for pack, offset, length in self._locations(sha):
+        for pack, offset, length in (loc for loc in self._locations(sha) if not isinstance(loc, str)):
             path = self.root / "packs" / f"{pack}.pack"
             with open(path, "rb") as f:
                 f.seek(offset + 4)
@@ -273,6 +333,10 @@ class Cache:
     def verify(self, repair: bool = False, grace_s: float = REPAIR_GRACE_S) -> list[str]:
         """Check every record of every pack; see ``maintenance.verify`` (``repair`` and ``grace_s``)."""
         return _verify(self, repair=repair, grace_s=grace_s)
+
+    def audit(self) -> Findings:
+        """Every record and every index a reader would use: problems and leftovers; see ``maintenance.audit``."""
+        return _audit(self)
 
     def gc(self, dry_run: bool = False, rewrite_all: bool = False, grace_s: float = GRACE_S) -> dict:
         """Repack old packs, remove leftovers of killed writes, merge the indexes; see ``maintenance.gc``."""
