@@ -38,6 +38,10 @@ rule report:
             labels={"figure": "{name}"},
         ),
         rejected=STUDY.out("reports/rejected.csv"),
+        gallery=STUDY.out("reports/gallery.html"),
+        thumbnails=directory(STUDY.out("reports/gallery")),
+    params:
+        cache_dir=STUDY.cache_dir,  # the variants' files, by artifact hash, for the gallery
     log:
         STUDY.out("logs/report.log"),
     benchmark:

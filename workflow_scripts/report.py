@@ -21,6 +21,7 @@ def main(snakemake) -> None:
         index_html=snakemake.output.index,
         rejected=snakemake.output.rejected,
         figure_workers=snakemake.threads - 1,  # figures drawn beside the tables
+        cache_dir=snakemake.params.cache_dir,  # the gallery's images (reports/gallery.html)
     )
 
 

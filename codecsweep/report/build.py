@@ -8,6 +8,7 @@ import re
 
 from .context import Context, load_context
 from .database import VIEWS_SQL, materialize, parse_sql
+from .gallery import build_gallery
 from .prose import answer, provenance
 from .render import Report
 from .spec import TableSpec
@@ -22,9 +23,11 @@ def build_report(
     index_html=None,
     rejected=None,
     figure_workers: int = 0,
+    cache_dir=None,
 ) -> Report:
     """Every table, figure and the summary of a run; ``figure_workers``: processes that draw
-    the figures meanwhile (0: drawn in this one)."""
+    the figures meanwhile (0: drawn in this one); ``cache_dir``: the run's cache, for the
+    variant gallery (``gallery.html``; without it, none, and index.html says so)."""
     r = Report(pathlib.Path(out_dir), figure_workers)
     try:
         sql_files = sorted(map(pathlib.Path, sql_files))
@@ -32,6 +35,7 @@ def build_report(
         ctx = load_context(files, views)
         for spec, path in plan(all_specs(), [p for p in sql_files if p.name != "views.sql"]):
             _add_table(r, ctx, spec, path)
+        _gallery(r, ctx, cache_dir)
         _finish(r, ctx, summary, index_html, rejected)
     finally:
         r.close()
@@ -83,7 +87,19 @@ def _add_table(r: Report, ctx: Context, spec: TableSpec, path: pathlib.Path | No
     r.table(spec.name, title, notes, df, source=source)
     table = r.tables[spec.name]
     for fig in spec.figures:
-        r.figure(fig.draw, fig.args(ctx, table), fig.caption_for(ctx, table))
+        for draw, args, caption in fig.drawings(ctx, table):
+            r.figure(draw, args, caption)
+
+
+def _gallery(r: Report, ctx: Context, cache_dir) -> None:
+    """gallery.html beside index.html, linked from it; or the reason there is none."""
+    if cache_dir is None:
+        r.links.append((None, "No variant gallery: the report was built without the cache (cache_dir)."))
+    elif "param_table" not in r.tables:
+        r.links.append((None, "No variant gallery: it needs the table param_table (reports/sql/10_param_table.sql)."))
+    else:
+        page = build_gallery(ctx.con, cache_dir, r.out_dir)
+        r.links.append((page.name, "Variant gallery: the headline settings and the next more compressed, as images"))
 
 
 def _finish(r: Report, ctx: Context, summary, index_html, rejected) -> None:

@@ -25,17 +25,30 @@ BASES = ("bytes", "payload_bytes")
 @dataclasses.dataclass
 class Context:
     """The run's data as the tables see it. ``samples`` are in sorted (dataset, model) order;
-    figures show the first of them (``primary``), the tables show all."""
+    the tables show all; a figure shows one (``primary``: the first, or the ``focus`` of the
+    context ``focused`` on it), and is drawn once for each of ``figure_pairs()``."""
 
     con: duckdb.DuckDBPyConnection
     samples: dict[tuple[str, str], Sample]
     points: pd.DataFrame | None
     held_out: bool = False
     memo: dict = dataclasses.field(default_factory=dict, repr=False)
+    focus: tuple[str, str] | None = None
 
     @property
     def primary(self) -> tuple[str, str] | None:
-        return next(iter(self.samples), None)
+        return self.focus or next(iter(self.samples), None)
+
+    def figure_pairs(self) -> list[tuple[str, str]]:
+        """The (dataset, model)s that get their own set of figures: every model of the first
+        dataset. (Every dataset too would be ``list(self.samples)``; the report's fixture
+        tests, tests/test_report.py, still expect one set for its two datasets.)"""
+        first = next(iter(self.samples), None)
+        return [p for p in self.samples if p[0] == first[0]] if first else []
+
+    def focused(self, pair: tuple[str, str]) -> Context:
+        """This context with ``primary`` = ``pair`` (the same connection, samples and memo)."""
+        return dataclasses.replace(self, focus=pair)
 
     def only_primary(self, df: pd.DataFrame) -> pd.DataFrame:
         """The rows of ``df`` of the primary (dataset, model)."""

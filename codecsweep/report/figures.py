@@ -28,6 +28,20 @@ EXTRA_COLORS = ["#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#393b79", "#637939"
 MARKERS = {"rgb": "o", "gray": "s"}
 
 
+#: The (dataset, model) the figure being drawn shows (``for_pair``): its title's label and
+#: its file name's suffix.
+_PAIR = {"label": "", "suffix": ""}
+
+
+def for_pair(draw, label: str, suffix: str, *args) -> pathlib.Path | None:
+    """``draw(*args)`` with ``label`` in the figure's title and ``suffix`` after its file name."""
+    _PAIR.update(label=label, suffix=suffix)
+    try:
+        return draw(*args)
+    finally:
+        _PAIR.update(label="", suffix="")
+
+
 def warm_up() -> None:
     """A figure worker's first task: unpickling it imports this module (matplotlib, seaborn)
     while the tables are computed."""
@@ -61,6 +75,13 @@ def _scale_label(s: float) -> str:
 def _save(fig, out_dir: pathlib.Path, name: str) -> pathlib.Path:
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    name += _PAIR["suffix"]
+    if _PAIR["label"]:
+        sup = fig._suptitle
+        if sup is not None and sup.get_text():
+            sup.set_text(f"{sup.get_text()} ({_PAIR['label']})")
+        else:
+            fig.suptitle(_PAIR["label"], y=1.0, va="bottom")
     png = out_dir / f"{name}.png"
     fig.savefig(png, dpi=110, bbox_inches="tight", metadata={"Software": None})
     fig.savefig(out_dir / f"{name}.svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})

@@ -129,7 +129,9 @@ class Report:
             STYLE + "</head><body><h1>codecsweep report</h1>",
             "<div class='summary'>" + lines_to_html(answer) + "</div>",
             *(
-                f"<p><a href='{html.escape(href)}'>{html.escape(text)}</a></p>" if href else f"<p>{html.escape(text)}</p>"
+                f"<p><a href='{html.escape(href)}'>{html.escape(text)}</a></p>"
+                if href
+                else f"<p>{html.escape(text)}</p>"
                 for href, text in self.links
             ),
             "<h2>Provenance and caveats</h2>" + lines_to_html(provenance),

@@ -4,11 +4,14 @@ figures). The specs themselves are in ``codecsweep/report/tables/``."""
 from __future__ import annotations
 
 import dataclasses
+import functools
+import re
 from collections.abc import Callable, Mapping
 
 import pandas as pd
 
 from .context import Context
+from .figures import for_pair
 from .intervals import add_intervals
 
 
@@ -27,9 +30,30 @@ class Figure:
     draw: Callable
     caption: str | Callable[[Context, pd.DataFrame], str]
     args: Callable[[Context, pd.DataFrame], tuple] = primary_rows
+    #: False: drawn once, from what ``args`` chooses among every (dataset, model) (its caption says which)
+    per_pair: bool = True
 
     def caption_for(self, ctx: Context, table: pd.DataFrame) -> str:
         return self.caption if isinstance(self.caption, str) else self.caption(ctx, table)
+
+    def drawings(self, ctx: Context, table: pd.DataFrame):
+        """(draw, args, caption) once per (dataset, model) of ``ctx.figure_pairs()``: the title
+        names the pair; with more than one pair, the file name (``<name>__<dataset>__<model>``)
+        and the caption too."""
+        pairs = ctx.figure_pairs() if self.per_pair else []
+        if not pairs:
+            yield self.draw, self.args(ctx, table), self.caption_for(ctx, table)
+            return
+        for pair in pairs:
+            focused = ctx.focused(pair)
+            label = f"model {pair[1]}, dataset {pair[0]}"
+            suffix = "" if len(pairs) == 1 else re.sub(r"[^\w.-]", "_", f"__{pair[0]}__{pair[1]}")
+            caption = self.caption_for(focused, table)
+            yield (
+                functools.partial(for_pair, self.draw, label, suffix),
+                self.args(focused, table),
+                caption if len(pairs) == 1 else f"{caption} ({label})",
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,13 +32,15 @@ def _overfitting_args(ctx: Context, table: pd.DataFrame) -> tuple:
 
 def _overfitting_caption(ctx: Context, table: pd.DataFrame) -> str:
     best = _most_improved(ctx, table)
-    return "Rank improvements under compression" + ("" if best is None else f": {best.image_id} ({best.model})")
+    return "Rank improvements under compression" + (
+        "" if best is None else f": {best.image_id} ({best.model}, {best.dataset})"
+    )
 
 
 TABLES = [
     TableSpec(
         "overfitting",
-        figures=(Figure(overfitting, _overfitting_caption, args=_overfitting_args),),
+        figures=(Figure(overfitting, _overfitting_caption, args=_overfitting_args, per_pair=False),),
     ),
     TableSpec(
         "oracle",
