@@ -40,8 +40,6 @@ rule report:
         rejected=STUDY.out("reports/rejected.csv"),
         gallery=STUDY.out("reports/gallery.html"),
         thumbnails=directory(STUDY.out("reports/gallery")),
-    params:
-        cache_dir=STUDY.cache_dir,  # the variants' files, by artifact hash, for the gallery
     log:
         STUDY.out("logs/report.log"),
     benchmark:
@@ -52,5 +50,7 @@ rule report:
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        cache_dir=STUDY.cache_dir,  # the variants' files, by artifact hash, for the gallery
     script:
         "../workflow_scripts/report.py"
