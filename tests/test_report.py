@@ -282,26 +282,34 @@ def test_spearman_against_scipy(report):
 # of a Python table (a query file's title is its "-- title:" line). Rows by hand: d has 6
 # settings (jpeg 2 scales x 2 qualities, hevc 2 qualities) over images A and B, encoders jpeg
 # and hevc; d2 has 2 jpeg settings over image C; 4 metrics carry values (psnr, ssim, ms_ssim, dfd).
+#: The fixture's (dataset, model)s: every figure but the overfitting one is drawn for each.
+PAIRS = ("__d__m", "__d2__m")
+
+
+def per_pair(*figures: str) -> list[str]:
+    return [f"{f}{pair}" for f in figures for pair in PAIRS]
+
+
 REPORT_TABLES = [
-    ("param_table", 6 + 2, "dataset,model,encoder,scale,color,param,images", ["compression_vs_rank"], None),
+    ("param_table", 6 + 2, "dataset,model,encoder,scale,color,param,images", per_pair("compression_vs_rank"), None),
     ("rgb_vs_gray", 2, "dataset,model,color,variants,images", [], None),  # one color per dataset
     ("headline", 3, "dataset,model,encoder,sets_within_1,sets", [], None),  # d jpeg, d hevc, d2 jpeg
     # (encoder, scale): d jpeg 1 and 0.5, d hevc 1, d2 jpeg 1
     ("headline_by_scale_color", 4, "dataset,model,encoder,scale,color", [], None),
-    ("thresholds", 3 * 4, "dataset,model,image_id,metric,dropped,held,threshold", ["ssim_thresholds"], None),
+    ("thresholds", 3 * 4, "dataset,model,image_id,metric,dropped,held,threshold", per_pair("ssim_thresholds"), None),
     ("threshold_invariance", 2 * 4, "dataset,model,metric,images", [], None),
     ("overfitting", 1, "dataset,model,image_id,encoder,original_rank", ["overfitting"], None),  # only C
     # criteria x codecs: d (any), hevc, jpeg; d2 (any), jpeg
-    ("oracle", 2 * 3 + 2 * 2, "dataset,model,criterion,encoder,images", ["oracle"], None),
+    ("oracle", 2 * 3 + 2 * 2, "dataset,model,criterion,encoder,images", per_pair("oracle"), None),
     (
         "curves",
         6 + 2,
         "dataset,model,encoder,scale,color,param,param_index",
-        ["accuracy_curves", "rate_accuracy"],
+        [*per_pair("accuracy_curves"), *per_pair("rate_accuracy")],
         None,
     ),
     # scopes: d all, jpeg, hevc; d2 all, jpeg
-    ("metric_correlation", 5 * 4, "dataset,model,scope,metric,variants", ["metric_scatter"], None),
+    ("metric_correlation", 5 * 4, "dataset,model,scope,metric,variants", per_pair("metric_scatter"), None),
     # (what, dataset, status): images d ok + rejected, d2 ok; metrics, predictions, variants per dataset
     ("status", 3 + 3 * 2, "what,dataset,status,n", [], None),
     (
@@ -322,7 +330,7 @@ REPORT_TABLES = [
         "bd_rate",
         2,  # d hevc against jpeg at scale 1, at equal accuracy and at equal agreement
         "dataset,model,scale,color,encoder,vs,at_equal",
-        ["bd_rate"],
+        per_pair("bd_rate"),
         "Bitrate change against JPEG at equal top-1 accuracy and agreement (Bjøntegaard-style)",
     ),
     (
@@ -418,7 +426,7 @@ def test_oracle_by_hand(report):
     assert o.loc["(any)"].fixed_bpp == pytest.approx(1.2) and o.loc["(any)"].saving == pytest.approx(1 / 3, abs=1e-4)
     for row in o.itertuples():  # the interval holds the estimate
         assert row.saving_lo - 1e-9 <= row.saving <= row.saving_hi + 1e-9
-    assert (report.out / "figures/oracle.png").stat().st_size > 5000
+    assert (report.out / "figures/oracle__d__m.png").stat().st_size > 5000
 
 
 def test_intervals_hold_their_estimates_and_numpy_agrees_with_sql(report):
@@ -475,7 +483,7 @@ def test_report_is_byte_identical_for_shuffled_rows_and_figure_workers(fixture_f
         build_report(_shuffled(fixture_files, tmp_path / f"in{seed}", seed), sql, out_dir=out, figure_workers=workers)
         outs.append(out)
     files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
-    assert len(files) > 40 and pathlib.Path("summary.md") in files and pathlib.Path("figures/oracle.png") in files
+    assert len(files) > 40 and pathlib.Path("summary.md") in files and pathlib.Path("figures/oracle__d__m.png") in files
     different = [str(f) for f in files if (outs[0] / f).read_bytes() != (outs[1] / f).read_bytes()]
     assert different == []
 
@@ -489,7 +497,9 @@ def test_degenerate_inputs(case, tmp_path):
     r = build_report(files, sql, out_dir=tmp_path / "out")
     text = (tmp_path / "out/summary.md").read_text()
     figs = sorted(p.name for p in (tmp_path / "out/figures").glob("*.png"))
-    assert len(figs) == 8, figs
+    # one set per (dataset, model) with data: the full fixture has two (7 figures each, plus the
+    # one overfitting figure); one image or none, a single set of 8
+    assert len(figs) == (7 * len(PAIRS) + 1 if case == "null ssim" else 8), figs
     if case == "empty":
         assert all(len(r.tables[n]) == 0 for n in ("param_table", "headline", "oracle", "headline_criteria"))
         assert text.startswith(

@@ -40,11 +40,8 @@ class Context:
         return self.focus or next(iter(self.samples), None)
 
     def figure_pairs(self) -> list[tuple[str, str]]:
-        """The (dataset, model)s that get their own set of figures: every model of the first
-        dataset. (Every dataset too would be ``list(self.samples)``; the report's fixture
-        tests, tests/test_report.py, still expect one set for its two datasets.)"""
-        first = next(iter(self.samples), None)
-        return [p for p in self.samples if p[0] == first[0]] if first else []
+        """The (dataset, model)s that get their own set of figures: every one of the study."""
+        return list(self.samples)
 
     def focused(self, pair: tuple[str, str]) -> Context:
         """This context with ``primary`` = ``pair`` (the same connection, samples and memo)."""
