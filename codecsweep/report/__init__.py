@@ -23,7 +23,7 @@ Modules, lowest first: ``bootstrap`` (resampling math), ``sample`` (the ``Sample
 ``numbers`` (rounding and formats), ``context`` (what the tables read), ``intervals`` (the
 SQL tables' intervals), ``spec`` (``TableSpec``), ``tables/`` (the specs and the Python
 tables), ``render`` (``Report``: the files), ``comparisons`` (the summary's paired, rate-basis
-and replication paragraphs), ``prose`` (the summary's answer and provenance), ``build``
-(``build_report``). This ``__init__`` imports none of them: ``codecsweep sql`` needs
+and replication paragraphs), ``prose`` (the summary's answer and provenance), ``gallery``
+(reports/gallery.html: decoded variants from the cache), ``build`` (``build_report``). This ``__init__`` imports none of them: ``codecsweep sql`` needs
 only ``database`` (no matplotlib at its start).
 """
