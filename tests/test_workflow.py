@@ -205,7 +205,7 @@ def test_corrupt_blob_is_detected_and_recomputed(project, shared_cache):
     assert project.table("variants") == before
     assert cache.verify() == []
     log = (project.root / "logs/encode/t/hevc/shard-0.log").read_text()
-    assert "corrupt entry recomputed" in log and "fails its sha256 check" in log
+    assert "cache: damaged copy not used (counted as corrupt, a miss)" in log and "fails its sha256 check" in log
 
 
 def test_kill_and_resume_matches_an_uninterrupted_run_in_another_cache(project, tmp_path):
