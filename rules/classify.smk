@@ -1,9 +1,10 @@
 # Originals and variants -> predictions of every model, and the variants' quality metrics.
 # One job per (shard, encoder) does all of it in one pass per variant: decode once, classify
 # with every model (the dfd features come from the same forward pass), measure against the
-# source. Jobs ask for one GPU (`gpu=1`) so a cluster profile can place them on GPU nodes;
-# locally the resource is not limited, and a job uses CUDA when torch sees it, else the CPU
-# with one thread (on a CPU, more single-threaded jobs side by side beat fewer wide ones).
+# source. Jobs ask for one GPU (`gpu=1`) so a cluster profile can place them on GPU nodes.
+# On a CPU machine a job has one thread (more single-threaded jobs side by side beat fewer
+# wide ones); with CUDA, gpu.jobs_per_device jobs per GPU share the cores (NETWORK_THREADS,
+# rules/common.smk): the threads decode the next batch while the GPU computes the current one.
 # `runtime` (config): auto runs the models in ONNX Runtime on a CPU, in PyTorch with CUDA.
 
 
@@ -22,7 +23,7 @@ rule classify_originals:
     priority: shard_priority("classify")
     conda:
         "../envs/codecsweep.yaml"
-    threads: 1
+    threads: NETWORK_THREADS
     resources:
         mem_mb=shard_mem_mb("classify"),
         runtime=60,
@@ -57,7 +58,7 @@ rule analyze:
     priority: shard_priority("analyze")
     conda:
         "../envs/codecsweep.yaml"
-    threads: 1
+    threads: NETWORK_THREADS
     resources:
         mem_mb=shard_mem_mb("analyze"),
         runtime=240,
@@ -67,6 +68,7 @@ rule analyze:
         models=STUDY.models,
         batch_size=config["batch_size"],
         runtime=config["runtime"],
+        jobs_per_device=config["gpu"]["jobs_per_device"],
         metric_options=config["metrics"],
         limits=STUDY.limits,
     script:

@@ -1,10 +1,14 @@
 # Helpers of the rules: which files a step needs, per dataset and shard, and how much memory.
+import os
 import pathlib
 
+from snakemake.exceptions import WorkflowError
 from snakemake.io import expand
 
 from codecsweep.codecs import encoder_class
 from codecsweep.models import get_spec
+from codecsweep.models.runtimes import cuda_device_count
+from codecsweep.pipeline.feed import device_of
 from codecsweep.study.config import ConfigError, priority
 from codecsweep.study.datasets import DEFAULT_ROOT, DEFAULT_SOURCES, manifest_path
 
@@ -71,3 +75,20 @@ def encoder_inputs(wildcards):
     """The files the job's encoder is built with (``unpack``-ed: one named input per need)."""
     needs = encoder_class(wildcards.encoder).needs
     return {need: ENCODER_INPUTS[need].format(dataset=wildcards.dataset) for need in needs}
+
+
+def network_job_threads():
+    """Threads of a job that runs the networks (classify_originals, analyze): 1 on a machine
+    without CUDA (one single-threaded job per core beats fewer wide ones); with CUDA, the cores
+    shared by gpu.jobs_per_device jobs per GPU, so that many run at once (config/schema.yaml: gpu)."""
+    gpus = cuda_device_count() if device_of(STUDY.models, config["runtime"]) == "cuda" else 0
+    if not gpus:
+        return 1
+    try:
+        cores = workflow.cores
+    except WorkflowError:  # no --cores (a dry run, a cluster executor: threads from the profile)
+        cores = os.cpu_count() or 1
+    return max(1, cores // (gpus * config["gpu"]["jobs_per_device"]))
+
+
+NETWORK_THREADS = network_job_threads()

@@ -22,6 +22,7 @@ analyze_shard(
     metric_options=snakemake.params.metric_options,
     batch_size=snakemake.params.batch_size,
     runtime=snakemake.params.runtime,
+    jobs_per_device=snakemake.params.jobs_per_device,
     threads=snakemake.threads,
     limits=snakemake.params.limits,
     # to encode a damaged artifact again, the encoder is built as the encode job built it

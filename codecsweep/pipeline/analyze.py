@@ -6,9 +6,10 @@ The job runs as plan → references → batches → rows:
 1. ``plan``: what the cache holds (no decode, no torch); what is left is the work;
 2. ``References``: per source image, what each metric group prepares once (the source's
    pixels, its stage features), kept only while the image still has work in flight;
-3. ``run``: each variant decoded once, measured by the pixel groups at once, queued for every
-   network that must see it; full batches run, and the tap groups (``dfd``) are measured from
-   the very forward pass that classifies;
+3. ``run``: each variant read from the cache and decoded once (on a GPU, the next batch is
+   decoded in threads while the current one computes: ``feed``), measured by the pixel groups
+   at once, queued for every network that must see it; full batches run, and the tap groups
+   (``dfd``) are measured from the very forward pass that classifies;
 4. ``rows``: predictions and metrics in the variants' order, however the cache split the work.
 """
 
@@ -28,8 +29,9 @@ from ..storage import records
 from ..storage.cache import Cache, CacheCorruptError, CacheWriteError
 from ..storage.images import Limits, load_source, to_source_geometry
 from .classify import Classifier, prediction_row, put_scores
+from .feed import CPU_FEED, Feed, device_of, prefetch_depth, prefetched
 from .jobs import JobStats, Progress, shard_images
-from .repair import decoded_variant
+from .repair import artifact_bytes
 
 log = logging.getLogger("codecsweep")
 
@@ -55,14 +57,19 @@ def analyze_shard(
     limits: Limits = Limits(),
     encoder_inputs: dict[str, str] | None = None,
     runtime: str = "torch",
+    feed: Feed | None = None,
+    jobs_per_device: int = 1,
 ) -> list[JobStats]:
     """Predictions of every model and every metric group for the variants of one shard and
     encoder. ``originals``: model -> the originals' predictions (their ranks are the
     reference); ``metric_options``: the config's ``metrics``; ``encoder_inputs``: the files
     of the encoder's ``needs`` (to encode a damaged artifact again); ``runtime``: the
-    config's (``Classifier``; the dfd group's taps come from the same runtime)."""
+    config's (``Classifier``; the dfd group's taps come from the same runtime); ``feed``:
+    where the steps run (default: ``Feed.for_device`` of where the models run, the device
+    shared by ``jobs_per_device`` jobs)."""
     job = AnalyzeJob(images_path, variants_path, originals, dataset, shard, models, cache_dir, limits)
-    job.setup(metric_options or DEFAULT_METRICS, batch_size, threads, encoder_inputs or {}, runtime)
+    feed = feed or Feed.for_device(device_of(models, runtime), threads, jobs_per_device)
+    job.setup(metric_options or DEFAULT_METRICS, batch_size, threads, encoder_inputs or {}, runtime, feed)
     job.plan()
     job.run()
     job.cache.close()  # seal the job's pack before its outputs exist
@@ -122,15 +129,20 @@ class AnalyzeJob:
         self.missing: list[set[str]] = [set() for _ in self.variants]  # metric groups to compute
         self.errors: dict[int, str] = {}
 
-    def setup(self, metric_options: dict, batch_size, threads: int, encoder_inputs: dict, runtime="torch") -> None:
-        self.groups = metric_groups({**metric_options, "runtime": runtime})
+    def setup(
+        self, metric_options: dict, batch_size, threads: int, encoder_inputs: dict, runtime="torch", feed=CPU_FEED
+    ) -> None:
+        self.feed = feed
+        self.groups = metric_groups({**metric_options, "runtime": runtime, "device": feed.device})
         self.tap_groups = [g for g in self.groups if g.tap_model]
+        self.pixel_groups = [g for g in self.groups if g.tap_model is None]
         tap_models = {g.tap_model for g in self.tap_groups}
         self.nets = {
-            name: Classifier(name, batch_size, threads, name in tap_models, runtime, self.cache) for name in self.models
+            name: Classifier(name, batch_size, threads, name in tap_models, runtime, self.cache, feed)
+            for name in self.models
         }
         for name in sorted(tap_models - set(self.models)):  # features only: not this study's predictions
-            self.nets[name] = Classifier(name, batch_size, threads, True, runtime, self.cache)
+            self.nets[name] = Classifier(name, batch_size, threads, True, runtime, self.cache, feed)
         self.stats = {
             name: JobStats("classify", self.dataset, self.shard, encoder=self.encoder, model=name)
             for name in self.models
@@ -199,10 +211,13 @@ class AnalyzeJob:
         for i in self.todo:
             remaining[self.variants[i]["image_id"]] = remaining.get(self.variants[i]["image_id"], 0) + 1
         progress = Progress.for_job(self.stats["measure"], len(self.todo), "variants")
-        for done, i in enumerate(self.todo):
+        stream = prefetched(self.todo, self.read, self.decode, *self._prefetch())
+        for done, (i, decoded, exc) in enumerate(stream):
             v = self.variants[i]
             try:
-                self.analyze(i)
+                if exc is not None:
+                    raise exc
+                self.consume(i, *decoded)
             except (CacheWriteError, CacheCorruptError):
                 raise
             except Exception as exc:  # a variant the codec cannot decode is recorded, not fatal
@@ -217,24 +232,43 @@ class AnalyzeJob:
         for name in self.nets:
             self.flush(name)
 
-    def analyze(self, i: int) -> None:
-        """Decode variant ``i`` once, measure its pixel groups, queue it for the networks."""
+    def _prefetch(self) -> tuple[int, int]:
+        """(depth, threads) of the decoding ahead (``feed.prefetch_depth``; 0: inline)."""
+        if self.feed.prefetch == 0 or not self.todo:
+            return 0, 1
+        used = [net for name, net in self.nets.items() if any(self.needs_pass(i, name) for i in self.todo)]
+        batch = max((net.loaded_batch() for net in used), default=1)
+        largest = max(img["width"] * img["height"] for img in self.images.values())
+        return prefetch_depth(self.feed, batch, largest), self.feed.workers
+
+    def read(self, i: int) -> tuple[bytes, list, list]:
+        """(artifact, the pixel groups to measure, the networks that must see it) of variant
+        ``i``, in the job's thread (the cache is not shared between threads)."""
         v = self.variants[i]
-        img = self.images[v["image_id"]]
         if self._encoder is None:
             self._encoder = build_encoder(v["encoder"], self.encoder_inputs)
-        decoded, repaired = decoded_variant(self.cache, v, img, self.limits, self._encoder)
+        data, repaired = artifact_bytes(self.cache, v, self.images[v["image_id"]], self.limits, self._encoder)
         self.stats["measure"].corrupt += repaired  # a damaged artifact, encoded again
-        pixel_groups = [g for g in self.groups if g.tap_model is None and g.name in self.missing[i]]
-        if pixel_groups:
-            at_source = np.asarray(to_source_geometry(decoded, (img["width"], img["height"])))
-            for group in pixel_groups:
-                self.store(i, group, group.measure(self.refs.of(v["image_id"], group), at_source))
-        for name, net in self.nets.items():
-            if self.needs_pass(i, name):
-                self.pending[name].append((i, net.preprocess(decoded)))
-                if len(self.pending[name]) >= net.loaded_batch():
-                    self.flush(name)
+        groups = [g for g in self.pixel_groups if g.name in self.missing[i]]
+        return data, groups, [name for name in self.nets if self.needs_pass(i, name)]
+
+    def decode(self, i: int, read: tuple) -> tuple[list, np.ndarray | None, dict]:
+        """(pixel groups, the variant at the source's geometry or None, each network's input)
+        of a variant ``read`` gave: the CPU work that may run ahead, in a decode thread."""
+        data, groups, nets = read
+        img = self.images[self.variants[i]["image_id"]]
+        decoded = self._encoder.decode(data)
+        at_source = np.asarray(to_source_geometry(decoded, (img["width"], img["height"]))) if groups else None
+        return groups, at_source, {name: self.nets[name].preprocess(decoded) for name in nets}
+
+    def consume(self, i: int, groups: list, at_source, inputs: dict) -> None:
+        """Measure variant ``i``'s pixel groups, queue it for the networks (a full queue runs)."""
+        for group in groups:
+            self.store(i, group, group.measure(self.refs.of(self.variants[i]["image_id"], group), at_source))
+        for name, x in inputs.items():
+            self.pending[name].append((i, x))
+            if len(self.pending[name]) >= self.nets[name].loaded_batch():
+                self.flush(name)
 
     def flush(self, name: str) -> None:
         """Run network ``name`` on its queue: predictions, and the tap groups of its features."""

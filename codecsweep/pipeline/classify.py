@@ -11,22 +11,31 @@ import numpy as np
 from ..core import schemas
 from ..core.keys import prediction_key
 from ..models import (
+    cuda_batch_size,
+    empty_device_cache,
+    family_of,
     get_spec,
+    is_out_of_memory,
+    load_model,
     load_runtime,
+    pixels_tensor,
     preprocess,
     preprocess_id,
+    preprocess_on_device,
     rank_difference,
     rank_of,
     resolve_runtime,
     run_model,
     runtime_id,
     softmax,
+    stack_padded,
     top_k,
     weights_sha256,
 )
 from ..storage import records
 from ..storage.cache import Cache
 from ..storage.images import Limits, load_source
+from .feed import CPU_FEED, Feed, device_of
 from .jobs import JobStats, shard_images, use_torch
 
 log = logging.getLogger("codecsweep")
@@ -40,16 +49,27 @@ class Classifier:
     ``runtime``: the config's choice (``models.resolve_runtime``: ``auto``, ``torch``,
     ``onnxruntime``); a non-PyTorch runtime is part of the prediction key. ONNX Runtime loads
     the model's export from ``cache`` (exporting it there on first use), so a job whose export
-    is cached never imports torch."""
+    is cached never imports torch. ``feed``: where the job's steps run (``pipeline.feed``);
+    ``batch_size`` per device, ``auto`` on CUDA: from the device's free memory, shared by
+    ``feed.jobs_per_device`` jobs."""
 
     def __init__(
-        self, name: str, batch_size: dict | int, threads: int, taps: bool = False, runtime: str = "torch", cache=None
+        self,
+        name: str,
+        batch_size: dict | int,
+        threads: int,
+        taps: bool = False,
+        runtime: str = "torch",
+        cache=None,
+        feed: Feed = CPU_FEED,
     ):
         self.name, self.spec = name, get_spec(name)
         self.weights, self.preprocessing = weights_sha256(name), preprocess_id(self.spec)
         self.batch_size, self.threads, self.want_taps = batch_size, threads, taps
         self.runtime = resolve_runtime(runtime, self.spec)
-        self.runtime_id, self.cache = runtime_id(self.runtime), cache
+        self.runtime_id, self.cache, self.feed = runtime_id(self.runtime), cache, feed
+        # the reference transform in torch on the device (a family whose torch transform is the reference's)
+        self.on_device = feed.torch_preprocess and self.runtime == "torch" and family_of(self.spec).torch_preprocess
         self._model = None
 
     def key(self, input_sha256: str, is_original: bool) -> str:
@@ -60,14 +80,24 @@ class Classifier:
         if self._model is None:
             if self.runtime == "torch":
                 use_torch(self.threads)
-            self._model = load_runtime(self.name, self.runtime, self.cache, self.threads)
-            size = self.batch_size
-            self.batch = size if isinstance(size, int) else size.get(self._model.device.split(":")[0], size["cpu"])
+                self._model = load_model(self.name, self.feed.device)
+            else:
+                self._model = load_runtime(self.name, self.runtime, self.cache, self.threads)
+            self.batch = self._batch_size(self._model.device.split(":")[0])
             log.info(
                 "%s in %s on %s, batches of %d, %d thread(s)",
                 *(self.name, self.runtime_id or "torch", self._model.device, self.batch, self.threads),
             )
         return self._model
+
+    def _batch_size(self, device_type: str) -> int:
+        size = self.batch_size
+        if isinstance(size, int):
+            return size
+        size = size.get(device_type, size["cpu"])
+        if size == "auto":  # only CUDA's may be auto (config/schema.yaml)
+            return cuda_batch_size(self._model, self.feed.jobs_per_device, with_taps=self.want_taps)
+        return size
 
     def loaded_batch(self) -> int:
         """The batch size of the device the model runs on (loads the model)."""
@@ -75,7 +105,23 @@ class Classifier:
         return self.batch
 
     def preprocess(self, image):
-        return preprocess(self.spec, image)
+        """The network's input of a decoded image (any thread): the reference transform's
+        array, or, when it runs on the device, the image's pixels (pinned when the feed says)."""
+        if not self.on_device:
+            return preprocess(self.spec, image)
+        return pixels_tensor(np.asarray(image.convert("RGB")), pin=self.feed.pin_memory)
+
+    def _inputs(self, xs: list):
+        """One batch of exactly ``self.batch`` inputs (zero-padded; see ``run``): numpy, or a
+        tensor on the device when the transform runs there."""
+        n = len(xs)
+        if self.on_device:
+            device = self.model.device
+            return stack_padded([preprocess_on_device(self.spec, x, device) for x in xs], self.batch), n
+        chunk = np.stack(xs)
+        if n < self.batch:
+            chunk = np.concatenate([chunk, np.zeros((self.batch - n, *chunk.shape[1:]), chunk.dtype)])
+        return chunk, n
 
     def run(self, xs: list):
         """(logits, per-stage features or None) of ``xs``, always as a batch of exactly
@@ -86,19 +132,30 @@ class Classifier:
         image's result does not depend on which images share its batch (checked bit for bit),
         so a run resumed after a kill, or one that finds half its work in the cache, writes the
         same Parquet as an uninterrupted one. The cost: at most one padded batch per job.
-        """
+
+        A device that runs out of memory halves the job's batch and runs the batch again (the
+        log says so: from there on the job's shape is the smaller one)."""
         model = self.model
-        out_logits, out_taps = [], []
-        for start in range(0, len(xs), self.batch):
-            chunk = np.stack(xs[start : start + self.batch])
-            n = len(chunk)
-            if n < self.batch:
-                chunk = np.concatenate([chunk, np.zeros((self.batch - n, *chunk.shape[1:]), chunk.dtype)])
-            logits, taps = run_model(model, chunk, with_taps=self.want_taps)
-            out_logits.extend(logits[:n])
+        out_logits, out_taps, start = [], [], 0
+        while start < len(xs):
+            chunk, n = self._inputs(xs[start : start + self.batch])
+            try:
+                logits, taps = run_model(model, chunk, with_taps=self.want_taps)
+            except Exception as exc:
+                if not is_out_of_memory(exc) or self.batch == 1:
+                    raise
+                self._halve_batch(exc)
+                continue
+            out_logits.extend(np.asarray(logits[:n]))
             if taps is not None:
                 out_taps.extend([[t[i : i + 1] for t in taps] for i in range(n)])
+            start += n
         return out_logits, (out_taps if self.want_taps else None)
+
+    def _halve_batch(self, exc: BaseException) -> None:
+        log.warning("%s: %s; batches of %d from now on", self.name, str(exc).splitlines()[0], self.batch // 2)
+        self.batch //= 2
+        empty_device_cache()
 
 
 def prediction_row(base: dict, scores, true_class: int | None, original_rank: int | None) -> dict:
@@ -147,8 +204,9 @@ def classify_originals_shard(
     cache = Cache(cache_dir)
     images = shard_images(images_path, shard)
     all_stats, sources = [], {}
+    feed = Feed.for_device(device_of(models, runtime), threads)
     for name in models:
-        net = Classifier(name, batch_size, threads, runtime=runtime, cache=cache)
+        net = Classifier(name, batch_size, threads, runtime=runtime, cache=cache, feed=feed)
         stats = JobStats("classify", dataset, shard, model=name)
         keys = [net.key(img["source_sha256"], True) for img in images]
         scores = {}

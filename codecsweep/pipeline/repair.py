@@ -1,4 +1,4 @@
-"""A variant's pixels from its artifact in the cache, repairing a missing or damaged artifact."""
+"""A variant's artifact from the cache, repairing a missing or damaged artifact."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from ..storage.images import Limits, load_source, prepare
 log = logging.getLogger("codecsweep")
 
 
-def decoded_variant(cache: Cache, row: dict, image: dict, limits: Limits = Limits(), encoder=None):
-    """(decoded image, repaired?) of a variant's artifact from the cache.
+def artifact_bytes(cache: Cache, row: dict, image: dict, limits: Limits = Limits(), encoder=None) -> tuple[bytes, bool]:
+    """(bytes, repaired?) of a variant's artifact from the cache.
 
     A missing or damaged artifact is never recorded as a result of the variant: it is
     encoded again from its source (codecs are deterministic) and, when the bytes hash to the
@@ -25,7 +25,7 @@ def decoded_variant(cache: Cache, row: dict, image: dict, limits: Limits = Limit
     ``encoder``: the encoder built with its workflow inputs (default: the shared instance)."""
     enc = encoder or get_encoder(row["encoder"])
     try:
-        return enc.decode(cache.read_blob(row["artifact_sha256"])), False
+        return cache.read_blob(row["artifact_sha256"]), False
     except CacheCorruptError as exc:
         source, _ = load_source(pathlib.Path(image["source_path"]), limits)
         prepared = prepare(source, row["scale"], row["color"])
@@ -42,4 +42,4 @@ def decoded_variant(cache: Cache, row: dict, image: dict, limits: Limits = Limit
         log.warning(
             "cache: artifact %s was damaged or missing: encoded again and repaired", row["artifact_sha256"][:12]
         )
-        return enc.decode(data), True
+        return data, True
