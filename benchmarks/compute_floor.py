@@ -8,7 +8,9 @@ load and normalize the source and build its metric reference (once per image), p
 scale/color (once), then per variant encode, decode, bring back to the source size, the five
 pixel metrics, the model's preprocessing, one forward pass in full batches of the configured
 CPU batch size (with the stage features for dfd) and the dfd distance; plus one forward pass
-per original. No cache, no Parquet, no job start-up, no Snakemake.
+per original. The model runs in the config's ``runtime`` as in the jobs (``auto``: ONNX Runtime
+on a CPU; ``--runtime`` overrides). No cache (but for a run's ONNX export, where given), no
+Parquet, no job start-up, no Snakemake.
 
 Each step's process CPU time (all threads: x265's pool included) is summed; the floor is
 that sum over the cores, i.e. the wall time of a perfect scheduler without overhead. It
@@ -39,15 +41,35 @@ ONE_THREAD = {
 STEPS = ("load", "prepare", "encode", "decode", "resize", "pixel", "preprocess", "classify", "dfd")
 
 
+#: The model of this worker process, per (name, runtime): loaded once, not per task.
+_MODELS: dict = {}
+
+
+def _model(name: str, runtime: str, cache_dir: str | None):
+    """Model ``name`` in ``runtime`` (``torch`` or ``onnxruntime``), one thread, as the workflow's
+    jobs: ONNX Runtime loads its export from ``cache_dir`` (exported in memory if None)."""
+    if (name, runtime) not in _MODELS:
+        from codecsweep.models import load_runtime
+
+        cache = None
+        if runtime == "torch":
+            import torch
+
+            torch.set_num_threads(1)  # as the workflow's jobs: one thread each, `cores` of them at a time
+        elif cache_dir:
+            from codecsweep.storage.cache import Cache
+
+            cache = Cache(cache_dir)
+        _MODELS[name, runtime] = load_runtime(name, runtime, cache, 1)
+    return _MODELS[name, runtime]
+
+
 def _task(args) -> tuple[collections.Counter, int]:
     """Core seconds per step of one image's variants of one encoder (and of its original)."""
-    path, encoder, params, scales, colors, model_name, batch, with_original = args
-    import torch
+    path, encoder, params, scales, colors, model_name, batch, with_original, runtime, cache_dir = args
+    from codecsweep.models import preprocess, run_model
 
-    from codecsweep.models import forward, load_model, preprocess
-
-    torch.set_num_threads(1)  # as the workflow's jobs: one thread each, `cores` of them at a time
-    model = load_model(model_name, "cpu")  # once per worker process: start-up, not floor
+    model = _model(model_name, runtime, cache_dir)  # once per worker process: start-up, not floor
     enc = get_encoder(encoder)
     t: collections.Counter = collections.Counter()
     clock = time.process_time
@@ -62,13 +84,13 @@ def _task(args) -> tuple[collections.Counter, int]:
     ref = timed("load", Reference, np.asarray(src))
     x_orig = timed("preprocess", preprocess, model.spec, src)
     # The original's features (the dfd reference); its logits are the originals' classification.
-    _, ref_taps = timed("classify", forward, model, np.stack([x_orig] * batch), True)
+    _, ref_taps = timed("classify", run_model, model, np.stack([x_orig] * batch), True)
     ref_taps = DeepFeatureDistance.reference([f[0:1] for f in ref_taps])
     if not with_original:
         t["classify"] = 0.0  # counted once per image, in the first encoder's task
 
     def flush(queue):
-        _, taps = timed("classify", forward, model, np.stack(queue), True)
+        _, taps = timed("classify", run_model, model, np.stack(queue), True)
         for n in range(len(queue)):
             timed("dfd", DeepFeatureDistance.distance, ref_taps, [f[n : n + 1] for f in taps])
         queue.clear()
@@ -92,11 +114,23 @@ def _task(args) -> tuple[collections.Counter, int]:
 
 
 def compute_floor(
-    sources: list[str], study, model_name: str, batch: int, cores: int
+    sources: list[str],
+    study,
+    model_name: str,
+    batch: int,
+    cores: int,
+    runtime: str = "torch",
+    cache_dir: str | None = None,
 ) -> tuple[dict[str, float], int, float]:
-    """(core seconds per step, variants, wall seconds of this measurement) over ``sources``."""
+    """(core seconds per step, variants, wall seconds of this measurement) over ``sources``.
+    ``runtime``: the config's (``auto``, ``torch``, ``onnxruntime``), what the workflow's jobs run
+    the model in; ``cache_dir``: a cache holding the model's ONNX export (else exported per worker)."""
+    from codecsweep.models import get_spec, resolve_runtime
+
+    runtime = resolve_runtime(runtime, get_spec(model_name))
     tasks = [
         (src, enc, list(study.grids[enc]), list(study.scales), list(study.colors), model_name, batch, i == 0)
+        + (runtime, cache_dir)
         for i, enc in enumerate(sorted(study.encoders, key=lambda e: e != "hevc"))  # x265 first: the longest
         for src in sources
     ]
@@ -131,6 +165,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default=str(REPO / "config/config.yaml"))
     ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--runtime", help="auto, torch or onnxruntime (default: the config's runtime)")
     ap.add_argument("--images", nargs="+", help="source files (default: the default photographs)")
     args = ap.parse_args()
     config = yaml.safe_load(pathlib.Path(args.config).read_text())
@@ -140,7 +175,8 @@ def main() -> int:
     if not sources:
         raise SystemExit("no images: run the default study once (it materializes data/default) or pass --images")
     batch = config["batch_size"]["cpu"]
-    steps, variants, wall = compute_floor(sources, study, study.models[0], batch, args.cores)
+    runtime = args.runtime or config.get("runtime", "auto")
+    steps, variants, wall = compute_floor(sources, study, study.models[0], batch, args.cores, runtime)
     print_floor(steps, variants, args.cores, wall)
     return 0
 
