@@ -23,8 +23,8 @@ from codecsweep.storage import records
 
 LITE = "efficientnet_lite0"
 study, encode = test_stages.study, test_stages.encode  # the fixture: two images, their table
-#: What the GPU path does, on the CPU: decode ahead in 2 threads, transform in torch.
-CPU_FEED = Feed("cpu", prefetch=3, workers=2, torch_preprocess=True)
+#: What the GPU path does, on the CPU: decode ahead in 2 threads, transform in torch, metrics in batches.
+CPU_FEED = Feed("cpu", prefetch=3, workers=2, torch_preprocess=True, batch_metrics=True)
 
 
 # -- prefetched ------------------------------------------------------------------------------
@@ -148,6 +148,17 @@ def test_the_gpu_feed_on_the_cpu_agrees_with_the_cpu_path(study):
             if a[col] is not None:
                 assert b[col] == pytest.approx(a[col], rel=1e-5, abs=3e-6), col
         assert b["dfd"] == pytest.approx(a["dfd"], rel=1e-4, abs=1e-6)
+
+
+def test_a_metric_batch_that_fails_is_measured_one_variant_at_a_time(study, monkeypatch, caplog):
+    from codecsweep.metrics.groups import PixelGroup
+
+    encode(study, "jpeg", ["10", "60"], scales=(1.0, 0.5, 0.125))
+    (_, inline), _ = _analyze(study, "a", Feed())
+    monkeypatch.setattr(PixelGroup, "measure_batch", lambda *a: (_ for _ in ()).throw(MemoryError("device full")))
+    (_, batched), stats = _analyze(study, "b", Feed(batch_metrics=True))
+    assert batched == inline and stats["measure", None].failed == 0
+    assert "measured one at a time (MemoryError: device full)" in caplog.text
 
 
 # -- the transform in torch ----------------------------------------------------------------

@@ -52,6 +52,10 @@ class MetricGroup:
     def measure(self, reference, decoded_rgb: np.ndarray | None, taps=None) -> dict:
         raise NotImplementedError
 
+    def measure_batch(self, reference, decoded_rgbs: list) -> list[dict]:
+        """``measure`` of several variants of one source (a kernel may do them at once)."""
+        return [self.measure(reference, d) for d in decoded_rgbs]
+
 
 GROUPS: Registry[type[MetricGroup]] = Registry("metric group")
 
@@ -83,13 +87,11 @@ class PixelGroup(MetricGroup):
     """PSNR, SSIM, MS-SSIM and their luma variants (``pixel``).
 
     The kernel: the CPU one (``pixel.pixel_metrics``, id ``pixel_metrics_id(upscale)``) unless
-    the job runs on CUDA: ``options["device"]`` (``cuda`` / ``cuda:N``) runs the torch kernel
-    (``pixel_torch``) there, id ``...:torch-cuda``, so the two never mix in one cache.
-    ``options["pixel_kernel"]``: ``numpy`` forces the CPU kernel, ``torch`` the torch one on
-    ``options["device"]`` (default ``cpu``: for tests). The analyze stage does not pass a device
-    yet (``pipeline.analyze`` builds the groups from the config's ``metrics`` and the runtime), so
-    every study computes with the CPU kernel until it does; ``measure_batch`` is the batched
-    entry point for it (one call per source with all its variants)."""
+    the job runs on CUDA: ``options["device"]`` (``cuda`` / ``cuda:N``, the analyze job's
+    device) runs the torch kernel (``pixel_torch``) there, id ``...:torch-cuda``, so the two
+    never mix in one cache. ``options["pixel_kernel"]``: ``numpy`` forces the CPU kernel,
+    ``torch`` the torch one on ``options["device"]`` (``cpu``: the tests). ``measure_batch``:
+    several variants of a source in one call (on a device: one round trip)."""
 
     name = "pixel"
 

@@ -37,6 +37,8 @@ log = logging.getLogger("codecsweep")
 
 #: The config's ``metrics`` section when none is given (the schema's defaults).
 DEFAULT_METRICS = {"dfd_model": "efficientnet_lite0", "lpips_net": "alex"}
+#: Variants of one source measured in one call of a metric kernel on a device.
+PIXEL_BATCH = 32
 VARIANT_COLUMNS = ("dataset", "image_id", "encoder", "scale", "color", "param", "artifact_sha256")
 
 
@@ -207,6 +209,7 @@ class AnalyzeJob:
     def run(self) -> None:
         self.refs = References(self.images, self.limits)
         self.pending: dict[str, list] = {name: [] for name in self.nets}
+        self.pixel_pending: dict[str, list] = {}  # image_id -> (variant, group, pixels) to measure at once
         remaining: dict[str, int] = {}
         for i in self.todo:
             remaining[self.variants[i]["image_id"]] = remaining.get(self.variants[i]["image_id"], 0) + 1
@@ -224,11 +227,15 @@ class AnalyzeJob:
                 self.errors[i] = f"{type(exc).__name__}: {exc}"
                 log.warning("%s %s %s: %s", v["image_id"], v["artifact_sha256"][:12], self.encoder, self.errors[i])
             remaining[v["image_id"]] -= 1
+            if remaining[v["image_id"]] == 0:
+                self.flush_pixels(v["image_id"])  # its last variant: measure what waits for it
             waiting = {self.variants[j]["image_id"] for queue in self.pending.values() for j, _ in queue}
             for image_id in [k for k, n in remaining.items() if n == 0 and k not in waiting]:
                 self.refs.drop(image_id)  # keep only the images still in work
                 del remaining[image_id]
             progress(done + 1)
+        for image_id in list(self.pixel_pending):
+            self.flush_pixels(image_id)
         for name in self.nets:
             self.flush(name)
 
@@ -262,13 +269,40 @@ class AnalyzeJob:
         return groups, at_source, {name: self.nets[name].preprocess(decoded) for name in nets}
 
     def consume(self, i: int, groups: list, at_source, inputs: dict) -> None:
-        """Measure variant ``i``'s pixel groups, queue it for the networks (a full queue runs)."""
+        """Measure variant ``i``'s pixel groups (on a device: queued per source, measured in
+        batches), queue it for the networks (a full queue runs)."""
+        image_id = self.variants[i]["image_id"]
         for group in groups:
-            self.store(i, group, group.measure(self.refs.of(self.variants[i]["image_id"], group), at_source))
+            if self.feed.batch_metrics:
+                self.pixel_pending.setdefault(image_id, []).append((i, group, at_source))
+            else:
+                self.store(i, group, group.measure(self.refs.of(image_id, group), at_source))
+        if len(self.pixel_pending.get(image_id, ())) >= PIXEL_BATCH:
+            self.flush_pixels(image_id)
         for name, x in inputs.items():
             self.pending[name].append((i, x))
             if len(self.pending[name]) >= self.nets[name].loaded_batch():
                 self.flush(name)
+
+    def flush_pixels(self, image_id: str) -> None:
+        """Measure the queued variants of one source, per group in one call (one round trip to
+        the device, not one per variant); should a batch fail, each variant alone (its own error)."""
+        queue = self.pixel_pending.pop(image_id, [])
+        for group in dict.fromkeys(g for _, g, _ in queue):
+            mine = [(i, pixels) for i, g, pixels in queue if g is group]
+            ref = self.refs.of(image_id, group)
+            try:
+                results = group.measure_batch(ref, [pixels for _, pixels in mine])
+            except Exception as exc:
+                log.warning("%s %s: measured one at a time (%s: %s)", image_id, group.name, type(exc).__name__, exc)
+                results = None
+            for n, (i, pixels) in enumerate(mine):
+                try:
+                    self.store(i, group, results[n] if results else group.measure(ref, pixels))
+                except (CacheWriteError, CacheCorruptError):
+                    raise
+                except Exception as exc:
+                    self.errors[i] = f"{type(exc).__name__}: {exc}"
 
     def flush(self, name: str) -> None:
         """Run network ``name`` on its queue: predictions, and the tap groups of its features."""

@@ -46,6 +46,9 @@ class Feed:
     pin_memory: bool = False
     #: Jobs that share one device (an ``auto`` batch size takes its part of the free memory).
     jobs_per_device: int = 1
+    #: The pixel metrics of a source's variants measured in batches (one device round trip
+    #: per batch) instead of one by one as they come.
+    batch_metrics: bool = False
 
     @classmethod
     def for_device(cls, device: str, threads: int, jobs_per_device: int = 1) -> Feed:
@@ -56,7 +59,7 @@ class Feed:
         if not device.startswith("cuda"):
             return cls()
         workers = max(1, threads - 1)
-        return cls(device, None, workers, torch_preprocess=True, pin_memory=True, jobs_per_device=jobs_per_device)
+        return cls(device, None, workers, True, True, jobs_per_device, batch_metrics=True)
 
     @property
     def on_gpu(self) -> bool:
