@@ -50,10 +50,10 @@ def test_artifact_key_recipe_takes_plain_values():
 
 def test_metric_key_is_pinned():
     pixel_id = PixelGroup({}).id
-    assert pixel_id == keys.pixel_metrics_id("bicubic") == "pixel-v2:upscale-bicubic"
+    assert pixel_id == keys.pixel_metrics_id("bicubic") == "pixel-v3:upscale-bicubic"
     assert (
         keys.metric_key(pixel_id, ARTIFACT, SOURCE)
-        == "9199d8f7de11c4bc3d0e8c8229385235a3a3410744e7e387fe4a01c006a29722"
+        == "0ef75526cd1068f24a03fe8ac3f492c8dc3382c640afa8d3ff3023d4149e998f"
     )
 
 
@@ -111,8 +111,8 @@ def test_onnx_export_key_is_pinned_and_takes_every_field():
 def test_pixel_kernel_names_the_metric_key():
     """The torch kernel has its own id (never mixed with the CPU kernel's in one cache); the
     CPU kernel's stays the pinned one."""
-    assert keys.pixel_metrics_id("bicubic", "numpy") == keys.pixel_metrics_id("bicubic") == "pixel-v2:upscale-bicubic"
-    assert keys.pixel_metrics_id("bicubic", "torch-cuda") == "pixel-v2:upscale-bicubic:torch-cuda"
+    assert keys.pixel_metrics_id("bicubic", "cpu") == keys.pixel_metrics_id("bicubic") == "pixel-v3:upscale-bicubic"
+    assert keys.pixel_metrics_id("bicubic", "torch-cuda") == "pixel-v3:upscale-bicubic:torch-cuda"
     assert keys.metric_key(keys.pixel_metrics_id("bicubic", "torch-cuda"), ARTIFACT, SOURCE) != keys.metric_key(
         keys.pixel_metrics_id("bicubic"), ARTIFACT, SOURCE
     )

@@ -39,6 +39,7 @@ DEFERRED = {
     "pillow_jxl": "JPEG XL only: registers its plugin with Pillow on first use",
     "tifffile": "TIFF sources only",
     "scipy": "scipy.stats takes about a second to import: only the tables that use it",
+    "numba": "only jobs that compute pixel metrics import it (~0.2 s) and load its compiled kernels",
 }
 
 

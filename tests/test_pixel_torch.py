@@ -129,12 +129,12 @@ def test_pixel_group_kernels():
     """The default group is the CPU kernel with the pinned id; a CUDA job's group is the torch
     kernel with its own id; the torch group (forced, on the CPU) gives the CPU group's values."""
     default = PixelGroup({})
-    assert default.device is None and default.id == "pixel-v2:upscale-bicubic"
+    assert default.device is None and default.id == "pixel-v3:upscale-bicubic"
     assert PixelGroup({"device": "cpu"}).id == default.id
-    assert PixelGroup({"device": "cuda:0"}).id == "pixel-v2:upscale-bicubic:torch-cuda"
-    assert PixelGroup({"device": "cuda", "pixel_kernel": "numpy"}).id == default.id
+    assert PixelGroup({"device": "cuda:0"}).id == "pixel-v3:upscale-bicubic:torch-cuda"
+    assert PixelGroup({"device": "cuda", "pixel_kernel": "cpu"}).id == default.id
     forced = PixelGroup({"pixel_kernel": "torch"})
-    assert forced.id == "pixel-v2:upscale-bicubic:torch-cpu"
+    assert forced.id == "pixel-v3:upscale-bicubic:torch-cpu"
     with pytest.raises(ValueError):
         PixelGroup({"pixel_kernel": "jax"})
     src = _random(170, 175, 7)

@@ -25,8 +25,9 @@ ENCODE_VERSION = 2
 #: ``models.preprocess``: 2 = each model family's reference evaluation transform.
 PREPROCESS_VERSION = 2
 #: ``metrics.pixel.pixel_metrics`` (PSNR, SSIM, MS-SSIM, luma variants). 2: the banded float32 kernel
-#: (values within 2e-6 of v1: a fresh run and a cached one must give the same Parquet).
-PIXEL_METRICS_VERSION = 2
+#: (values within 2e-6 of v1: a fresh run and a cached one must give the same Parquet). 3: the fused
+#: numba kernel (within 1e-7 of v2).
+PIXEL_METRICS_VERSION = 3
 #: ``metrics.deep.DeepFeatureDistance``: 2 = each image as the classifier sees it (coded size), from
 #: the classifying forward pass.
 DFD_VERSION = 2
@@ -119,14 +120,14 @@ def onnx_export_key(model: str, weights_sha256: str, exporter: str, opset: int, 
     )
 
 
-def pixel_metrics_id(upscale: str, kernel: str = "numpy") -> str:
+def pixel_metrics_id(upscale: str, kernel: str = "cpu") -> str:
     """The pixel metrics (PSNR, SSIM, MS-SSIM and luma variants), the decoded variant brought
     back to the source's size with the filter ``upscale``. ``kernel``: the implementation,
-    ``numpy`` (``metrics.pixel``, the id unchanged) or e.g. ``torch-cuda``
+    ``cpu`` (``metrics.pixel``, the id without a suffix) or e.g. ``torch-cuda``
     (``metrics.pixel_torch`` on that device type), which adds ``:<kernel>``: values that are
     equal only within 1e-5 never mix in one cache."""
     base = f"pixel-v{PIXEL_METRICS_VERSION}:upscale-{upscale}"
-    return base if kernel == "numpy" else f"{base}:{kernel}"
+    return base if kernel == "cpu" else f"{base}:{kernel}"
 
 
 def dfd_id(model: str, weights_sha256: str, preprocess_id: str, runtime: str | None = None) -> str:

@@ -89,7 +89,7 @@ class PixelGroup(MetricGroup):
     The kernel: the CPU one (``pixel.pixel_metrics``, id ``pixel_metrics_id(upscale)``) unless
     the job runs on CUDA: ``options["device"]`` (``cuda`` / ``cuda:N``, the analyze job's
     device) runs the torch kernel (``pixel_torch``) there, id ``...:torch-cuda``, so the two
-    never mix in one cache. ``options["pixel_kernel"]``: ``numpy`` forces the CPU kernel,
+    never mix in one cache. ``options["pixel_kernel"]``: ``cpu`` forces the CPU kernel,
     ``torch`` the torch one on ``options["device"]`` (``cpu``: the tests). ``measure_batch``:
     several variants of a source in one call (on a device: one round trip)."""
 
@@ -98,10 +98,10 @@ class PixelGroup(MetricGroup):
     def __init__(self, options):
         kernel = options.get("pixel_kernel")
         device = str(options.get("device") or "cpu")
-        if kernel not in (None, "numpy", "torch"):
-            raise ValueError(f"metrics.pixel_kernel must be numpy or torch, got {kernel!r}")
+        if kernel not in (None, "cpu", "torch"):
+            raise ValueError(f"metrics.pixel_kernel must be cpu or torch, got {kernel!r}")
         self.device = device if kernel == "torch" or (kernel is None and device.startswith("cuda")) else None
-        name = f"torch-{self.device.split(':')[0]}" if self.device else "numpy"
+        name = f"torch-{self.device.split(':')[0]}" if self.device else "cpu"
         self.id = pixel_metrics_id(UPSCALE_FILTER.name.lower(), name)
 
     def prepare(self, source_rgb, source_taps=None):

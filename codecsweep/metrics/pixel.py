@@ -8,7 +8,8 @@ with bicubic, see ``images.to_source_geometry``), on 8-bit values (data range 25
 - ``ssim``: Wang et al. 2004, Gaussian 11x11 window, sigma 1.5, K1 0.01, K2 0.03, mean of
   the per-channel SSIM over the valid (unpadded) region; ``ssim_y`` on luma. Equal to
   scikit-image's ``structural_similarity(gaussian_weights=True, sigma=1.5,
-  use_sample_covariance=False, data_range=255)`` (the tests check 1e-5; measured 3e-7).
+  use_sample_covariance=False, data_range=255)`` (the tests check 1e-5; measured 3e-7 on noisy
+  photographs, up to 4.5e-6 on flat dark grey JPEGs: float32 variances of uncentred values).
   Null when the shorter side is under 11 pixels.
 - ``ms_ssim``: Wang et al. 2003, 5 scales with the standard weights, the scales made as
   ``pytorch_msssim`` makes them (2x2 average pooling, odd sides zero-padded); equal to its
@@ -16,7 +17,13 @@ with bicubic, see ``images.to_source_geometry``), on 8-bit values (data range 25
   (4 halvings of an 11-tap window).
 - luma (Y) is ITU-R BT.601: 0.299 R + 0.587 G + 0.114 B.
 
-How the pixel metrics are computed (``pixel_metrics``): in float32, in horizontal bands of
+How the pixel metrics are computed: ``pixel_metrics`` by the fused numba kernel
+(``pixel_numba``: one image row at a time, ~1 kB of working set per column), the same float32
+arithmetic as the numpy kernel ``pixel_metrics_numpy``, kept as its reference (the tests hold
+the two within 1e-6; measured 1e-7, PSNR identical): 3.3-3.9x faster on one core at the default
+photographs' sizes (``benchmarks/pixel_profile.py``: 8 against 30 ms at 0.26 MP, start-up
+~0.5 s a process once its compiled code is cached). The numpy kernel and the one-metric
+functions (``ssim``, ``ms_ssim``, ``ssim_and_ms_ssim``): in float32, in horizontal bands of
 ``BAND_ROWS`` output rows read with a 5-row halo on each side. Per band, the maps whose local
 Gaussian means SSIM needs (y, y^2, x*y per channel, R, G, B and Y together) are stacked and
 blurred at once by two banded matrix products (BLAS); SSIM, SSIM-Y and MS-SSIM's first scale
@@ -27,10 +34,12 @@ less work per variant). No torch.
 Memory, per megapixel of the source: the uint8 source and variant the caller holds (3 + 3 MB),
 the source's scales 1-4 (uint16 sums, exact: 2 MB) and the variant's current scale (<= 1.5 MB),
 the source's moments only while they fit the budget (40 MB/MP, so sources up to ~3 MP), and a
-band working set that grows with the width only (~10 kB per column: ~80 MB at 8000 columns).
-Measured (``benchmarks/metrics_benchmark.py``: one variant in a fresh process with torch
-loaded): the pixel metrics add 74 MB at 12 MP and 208 MB at 48 MP to the two uint8 images
-(72 / 288 MB); peak RSS 694 / 1046 MB, of which torch and Python are ~470 MB.
+working set that grows with the width only (numba: ~1 kB per column; the numpy kernel's bands
+~10 kB: ~80 MB at 8000 columns). Per process, numba's import and compiled kernels: ~130 MB of
+RSS (~56 MB private, the rest its shared library's pages). Measured (``benchmarks/metrics_benchmark.py``:
+one variant in a fresh process with torch loaded): the pixel metrics add 142 MB at 12 MP and
+265 MB at 48 MP to the two uint8 images and torch (631 / 849 MB; the numpy kernel added 74 /
+208 MB, no numba); peak RSS 773 / 1114 MB.
 """
 
 from __future__ import annotations
@@ -39,6 +48,8 @@ import math
 from functools import lru_cache
 
 import numpy as np
+
+from .pixel_numba import kernels as numba_kernels
 
 MS_SSIM_MIN_SIDE = 161  # 4 halvings of an 11-tap window
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003
@@ -51,6 +62,7 @@ _COLS = 32  # output columns per block of the horizontal blur (a banded matrix p
 #: Reference keeps its source's local means and variances (32 bytes per pixel at full
 #: resolution) up to this size; beyond it they are recomputed per band, bounding memory.
 MOMENTS_BUDGET_BYTES = 128 * 2**20
+_NO_MOMENTS = np.empty((0, 0, 0), np.float32)  # the numba kernel's "blur the source's maps too"
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -265,8 +277,7 @@ def _ms_ssim(x: _Level, y: _Level, cs0: np.ndarray, ref_levels=None) -> float:
         x, moments = ref_levels[level - 1] if ref_levels else (x.half(), None)
         s, cs = _ssim_sums(x, y, add_luma=False, moments=moments)
         factors.append(s if level == len(MS_SSIM_WEIGHTS) - 1 else cs)
-    stacked = np.maximum(np.stack(factors), 0.0)
-    return float(np.prod(stacked ** np.array(MS_SSIM_WEIGHTS)[:, None], axis=0).mean())
+    return _weighted_product(factors)
 
 
 class Reference:
@@ -277,7 +288,7 @@ class Reference:
     def __init__(self, rgb: np.ndarray, moments_budget: int = MOMENTS_BUDGET_BYTES):
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"Reference needs 8-bit RGB (h, w, 3), got {rgb.dtype} {rgb.shape}")
-        self.rgb = rgb
+        self.rgb = rgb = np.ascontiguousarray(rgb)  # the numba kernel's layout: no copy per variant
         h, w = rgb.shape[:2]
         self.ssim_ok, self.ms_ssim_ok = min(h, w) >= WINDOW, min(h, w) >= MS_SSIM_MIN_SIDE
         self.levels = [_Level(rgb)]
@@ -291,15 +302,67 @@ class Reference:
             self.moments = [_moments(lv, add_luma=i == 0) for i, lv in enumerate(self.levels)]
 
 
-def pixel_metrics(ref: Reference, variant_rgb: np.ndarray) -> dict:
-    """PSNR, SSIM, MS-SSIM on RGB and PSNR, SSIM on luma of a variant (8-bit RGB at the
-    source's geometry). Memory: the band working set, not copies of the image."""
+def _check_variant(ref: Reference, variant_rgb: np.ndarray) -> None:
     if variant_rgb.shape != ref.rgb.shape or variant_rgb.dtype != np.uint8:
         raise ValueError(
             f"variant must be 8-bit RGB of the source's shape {ref.rgb.shape}, got {variant_rgb.dtype} {variant_rgb.shape}"
         )
+
+
+def _record(mse: float, mse_y: float) -> dict:
+    return {"psnr": _psnr_from_mse(mse), "ssim": None, "ms_ssim": None, "psnr_y": _psnr_from_mse(mse_y), "ssim_y": None}
+
+
+def _weighted_product(factors: list[np.ndarray]) -> float:
+    """MS-SSIM from the per-channel factors of the 5 scales (cs at 0-3, ssim at 4)."""
+    stacked = np.maximum(np.stack(factors), 0.0)
+    return float(np.prod(stacked ** np.array(MS_SSIM_WEIGHTS)[:, None], axis=0).mean())
+
+
+def pixel_metrics(ref: Reference, variant_rgb: np.ndarray) -> dict:
+    """PSNR, SSIM, MS-SSIM on RGB and PSNR, SSIM on luma of a variant (8-bit RGB at the
+    source's geometry), by the fused numba kernel (``pixel_numba``): the numpy kernel's values
+    (``pixel_metrics_numpy``) within 1e-7, PSNR exactly. Memory: ~1 kB per column of working
+    set and the variant's scales, not copies of the image. The first call in a process imports
+    numba and loads (or, the first time on a machine, compiles: ~5 s) the kernels."""
+    _check_variant(ref, variant_rgb)
+    k = numba_kernels()
+    y = np.ascontiguousarray(variant_rgb)
+    sse, sse_y = k["squared_errors"](ref.rgb, y)
+    n = y.shape[0] * y.shape[1]
+    out = _record(sse / (3 * n), sse_y / (1e6 * n))
+    if not ref.ssim_ok:
+        return out
+    s, cs = _ssim_sums_numba(k, ref, 0, y)
+    out["ssim"], out["ssim_y"] = float(s[:3].mean()), float(s[3])
+    if ref.ms_ssim_ok:
+        factors = [cs[:3]]
+        for level in range(1, len(MS_SSIM_WEIGHTS)):
+            y = k["half"](y)
+            s, cs = _ssim_sums_numba(k, ref, level, y)
+            factors.append(s if level == len(MS_SSIM_WEIGHTS) - 1 else cs)
+        out["ms_ssim"] = _weighted_product(factors)
+    return out
+
+
+def _ssim_sums_numba(k: dict, ref: Reference, level: int, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_ssim_sums`` of the source's scale ``level`` and the variant's (exact sums of 4**level
+    pixels) by the numba kernel; luma appended at scale 0."""
+    x = ref.levels[level]
+    mu, var = ref.moments[level] if ref.moments else (_NO_MOMENTS, _NO_MOMENTS)
+    scale = np.float32(4.0**-level)
+    luma_w = np.array(_LUMA if level == 0 else (), np.float32)
+    taps = _band_matrix(1)[0]
+    c1, c2 = np.float32(_C1), np.float32(_C2)
+    return k["ssim_sums"](np.ascontiguousarray(x.samples), np.float32(x.scale), y, scale, luma_w, mu, var, taps, c1, c2)
+
+
+def pixel_metrics_numpy(ref: Reference, variant_rgb: np.ndarray) -> dict:
+    """``pixel_metrics`` by the numpy kernel (banded BLAS products, 32-row bands): the reference
+    the numba kernel is checked against. Memory: the band working set (~10 kB per column)."""
+    _check_variant(ref, variant_rgb)
     mse, mse_y = _squared_errors(ref.rgb, variant_rgb)
-    out = {"psnr": _psnr_from_mse(mse), "ssim": None, "ms_ssim": None, "psnr_y": _psnr_from_mse(mse_y), "ssim_y": None}
+    out = _record(mse, mse_y)
     if not ref.ssim_ok:
         return out
     x, y = ref.levels[0], _Level(variant_rgb)
