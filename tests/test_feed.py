@@ -102,6 +102,7 @@ def test_decoding_ahead_in_threads_changes_no_result(study):
     (ahead_p, ahead_m), stats = _analyze(study, "b", Feed(prefetch=3, workers=2))
     assert stats["classify", LITE].computed == len(ahead_p) > 8  # computed again, not served
     assert ahead_p == inline_p and ahead_m == inline_m  # bit for bit
+    assert {r["runtime"] for r in ahead_p} == {"torch"}
 
 
 def test_a_variant_that_fails_to_decode_loses_nothing_else(study, monkeypatch):

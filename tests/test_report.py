@@ -157,6 +157,7 @@ def write_fixture(d: pathlib.Path, only=None, null_ssim: bool = False) -> dict:
                 "dataset": ds,
                 "image_id": i,
                 "model": "m",
+                "runtime": "torch",  # the originals' is null: tables written before the column
                 "encoder": e,
                 "scale": s,
                 "color": "rgb",
@@ -457,7 +458,10 @@ def test_summary_opens_with_the_answer(report):
     assert "Defines the view" not in text and "Needs the view" not in text
     provenance = text.split("## Provenance and caveats")[1].split("## Tables")[0]
     assert "`lpips` is null everywhere" in provenance and "container included" in provenance
-    assert "Models: m." in provenance and "Images in d: 2 (1 annotated, 1 pseudo-labelled), 1 rejected." in provenance
+    assert (
+        "Models: m (run in torch)." in provenance
+        and "Images in d: 2 (1 annotated, 1 pseudo-labelled), 1 rejected." in provenance
+    )
 
 
 def _shuffled(files: dict, d: pathlib.Path, seed: int) -> dict:

@@ -213,5 +213,7 @@ def test_a_job_on_onnxruntime_with_a_cached_export_imports_no_torch(photos, ort_
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
     metrics = records.read(tmp_path / "m.parquet")
     assert len(metrics) == 4 and all(r["status"] == "ok" and r["dfd"] > 0 for r in metrics)
-    assert all(r["status"] == "ok" for r in records.read(tmp_path / "pv.parquet"))
+    predictions = records.read(tmp_path / "pv.parquet") + records.read(tmp_path / "po.parquet")
+    assert all(r["status"] == "ok" for r in predictions)
+    assert {r["runtime"] for r in predictions} == {runtimes.runtime_id("onnxruntime")}  # the column says what ran
     assert [r["computed"] for r in records.read(tmp_path / "so.parquet")] == [2]  # ONNX Runtime ran

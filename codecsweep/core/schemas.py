@@ -61,6 +61,7 @@ PREDICTIONS = pa.schema(
         ("dataset", pa.string()),
         ("image_id", pa.string()),
         ("model", pa.string()),
+        ("runtime", pa.string()),
         ("encoder", pa.string()),
         ("scale", pa.float64()),
         ("color", pa.string()),

@@ -329,7 +329,11 @@ class AnalyzeJob:
             if orig is None:
                 continue
             base = records.new_row(
-                schemas.PREDICTIONS, **{k: v[k] for k in VARIANT_COLUMNS}, model=name, label_source=orig["label_source"]
+                schemas.PREDICTIONS,
+                **{k: v[k] for k in VARIANT_COLUMNS},
+                model=name,
+                runtime=self.nets[name].runtime_label,
+                label_source=orig["label_source"],
             )
             if (i, name) in self.scores:
                 row = prediction_row(base, self.scores[i, name], orig["true_class"], orig["true_rank"])

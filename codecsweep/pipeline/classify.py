@@ -68,6 +68,8 @@ class Classifier:
         self.batch_size, self.threads, self.want_taps = batch_size, threads, taps
         self.runtime = resolve_runtime(runtime, self.spec)
         self.runtime_id, self.cache, self.feed = runtime_id(self.runtime), cache, feed
+        #: The predictions' ``runtime`` column: what the key names (PyTorch's keys name no version).
+        self.runtime_label = self.runtime_id or "torch"
         # the reference transform in torch on the device (a family whose torch transform is the reference's)
         self.on_device = feed.torch_preprocess and self.runtime == "torch" and family_of(self.spec).torch_preprocess
         self._model = None
@@ -238,6 +240,7 @@ def classify_originals_shard(
                 dataset=dataset,
                 image_id=img["image_id"],
                 model=name,
+                runtime=net.runtime_label,
                 label_source=img["label_source"],
             )
             if img["image_id"] in scores:

@@ -339,8 +339,7 @@ def _input_lines(con) -> list[str]:
     lines = [f"- Inputs: image set `{digest}` (sha256 over the images' ids and content hashes)."]
     for ds, ok, ann, pseudo, rej in images:
         lines.append(f"- Images in {ds}: {ok} ({ann} annotated, {pseudo} pseudo-labelled), {rej} rejected.")
-    models = [m for (m,) in con.execute("SELECT DISTINCT model FROM predictions ORDER BY model").fetchall()]
-    lines.append(f"- Models: {', '.join(models) or 'none'}.")
+    lines.append(f"- Models: {_models(con) or 'none'}.")
     codecs = con.execute("""
         SELECT encoder, string_agg(DISTINCT coalesce(codec_version, 'unknown'), ', ' ORDER BY coalesce(codec_version, 'unknown')),
                count(DISTINCT (scale, color, param))
@@ -352,6 +351,14 @@ def _input_lines(con) -> list[str]:
             + f"; {sum(n for *_, n in codecs)} settings in all."
         )
     return lines
+
+
+def _models(con) -> str:
+    """The models, each with what ran it (the predictions' ``runtime``; older tables lack it)."""
+    has_runtime = ("runtime",) in con.execute("SELECT column_name FROM (DESCRIBE predictions)").fetchall()
+    runtime = "string_agg(DISTINCT runtime, ', ' ORDER BY runtime)" if has_runtime else "NULL"
+    rows = con.execute(f"SELECT model, {runtime} FROM predictions GROUP BY model ORDER BY model").fetchall()
+    return ", ".join(f"{m} (run in {r})" if r else m for m, r in rows)
 
 
 def _null_lines(con) -> list[str]:
