@@ -162,6 +162,15 @@ def test_a_metric_batch_that_fails_is_measured_one_variant_at_a_time(study, monk
     assert "measured one at a time (MemoryError: device full)" in caplog.text
 
 
+def test_a_source_gone_since_ingest_fails_its_variants_only(study):
+    encode(study, "jpeg", ["10", "60"], scales=(1.0, 0.5, 0.125))
+    (study / "a.png").unlink()
+    (_, metrics), stats = _analyze(study, "b", Feed(batch_metrics=True))
+    status = {(r["image_id"], r["status"]) for r in metrics}
+    assert status == {("a", "error"), ("tiny", "ok")}
+    assert all("a.png" in r["error"] for r in metrics if r["image_id"] == "a")
+
+
 # -- the transform in torch ----------------------------------------------------------------
 @pytest.mark.parametrize("size", [(192, 128), (97, 61), (300, 301), (7, 7)])
 def test_the_transform_in_torch_is_the_reference_transform(photo, size):

@@ -27,7 +27,7 @@ from ..core.keys import metric_key
 from ..metrics import MetricGroup, metric_groups
 from ..storage import records
 from ..storage.cache import Cache, CacheCorruptError, CacheWriteError
-from ..storage.images import Limits, load_source, to_source_geometry
+from ..storage.images import BadImage, Limits, load_source, to_source_geometry
 from .classify import Classifier, prediction_row, put_scores
 from .feed import CPU_FEED, Feed, device_of, prefetch_depth, prefetched
 from .jobs import JobStats, Progress, shard_images
@@ -93,7 +93,14 @@ class References:
 
     def source(self, image_id: str) -> tuple:
         if image_id not in self._sources:
-            src, _ = load_source(pathlib.Path(self.images[image_id]["source_path"]), self.limits)
+            path = pathlib.Path(self.images[image_id]["source_path"])
+            try:
+                src, _ = load_source(path, self.limits)
+            except BadImage as exc:  # it was fine at ingest: it changed or went away since
+                raise BadImage(
+                    f"source {path} of image {image_id}: {exc}; it was readable at ingest: restore it, "
+                    "or run ingest again (snakemake --forcerun ingest) to drop it from the study"
+                ) from exc
             self._sources[image_id] = (src, np.asarray(src))
         return self._sources[image_id]
 
@@ -224,8 +231,7 @@ class AnalyzeJob:
             except (CacheWriteError, CacheCorruptError):
                 raise
             except Exception as exc:  # a variant the codec cannot decode is recorded, not fatal
-                self.errors[i] = f"{type(exc).__name__}: {exc}"
-                log.warning("%s %s %s: %s", v["image_id"], v["artifact_sha256"][:12], self.encoder, self.errors[i])
+                self.fail(i, exc)
             remaining[v["image_id"]] -= 1
             if remaining[v["image_id"]] == 0:
                 self.flush_pixels(v["image_id"])  # its last variant: measure what waits for it
@@ -290,19 +296,27 @@ class AnalyzeJob:
         queue = self.pixel_pending.pop(image_id, [])
         for group in dict.fromkeys(g for _, g, _ in queue):
             mine = [(i, pixels) for i, g, pixels in queue if g is group]
-            ref = self.refs.of(image_id, group)
+            ref = results = None
             try:
+                ref = self.refs.of(image_id, group)
                 results = group.measure_batch(ref, [pixels for _, pixels in mine])
             except Exception as exc:
                 log.warning("%s %s: measured one at a time (%s: %s)", image_id, group.name, type(exc).__name__, exc)
-                results = None
             for n, (i, pixels) in enumerate(mine):
                 try:
-                    self.store(i, group, results[n] if results else group.measure(ref, pixels))
+                    if results is None:  # the source or the batch failed: each variant gets its own answer
+                        ref = ref if ref is not None else self.refs.of(image_id, group)
+                    self.store(i, group, results[n] if results is not None else group.measure(ref, pixels))
                 except (CacheWriteError, CacheCorruptError):
                     raise
                 except Exception as exc:
-                    self.errors[i] = f"{type(exc).__name__}: {exc}"
+                    self.fail(i, exc)
+
+    def fail(self, i: int, exc: BaseException) -> None:
+        """Record variant ``i``'s failure (its rows say it; the job goes on)."""
+        v = self.variants[i]
+        self.errors.setdefault(i, f"{type(exc).__name__}: {exc}")
+        log.warning("%s %s %s: %s", v["image_id"], v["artifact_sha256"][:12], self.encoder, self.errors[i])
 
     def flush(self, name: str) -> None:
         """Run network ``name`` on its queue: predictions, and the tap groups of its features."""
@@ -318,7 +332,12 @@ class AnalyzeJob:
                 self.stats[name].computed += 1
             for group in self.tap_groups:
                 if group.tap_model == name and group.name in self.missing[i]:
-                    self.store(i, group, group.measure(self.refs.of(v["image_id"], group, net), None, taps[n]))
+                    try:
+                        self.store(i, group, group.measure(self.refs.of(v["image_id"], group, net), None, taps[n]))
+                    except (CacheWriteError, CacheCorruptError):
+                        raise
+                    except Exception as exc:  # this variant's (its source's) failure, not its batch-mates'
+                        self.fail(i, exc)
         queue.clear()
 
     # -- 4. rows -----------------------------------------------------------------------
