@@ -10,7 +10,8 @@ from the job beside it. With CUDA the GPU should never wait for the CPU, so the 
 - hands the decoded pixels over in pinned (page-locked) memory, so the copy to the device
   runs asynchronously, and does the model's reference transform (crop, resize, normalize)
   on the device, through the same torch code the CPU tests check (``families.model_input``);
-- measures the pixel metrics with the torch kernel on the device (its own metric id).
+- measures the pixel metrics with the torch kernel on the device (its own metric id), a
+  source's variants in batches (one round trip to the device per batch, not per variant).
 
 Only the decoding runs in the worker threads. Reading the artifact from the cache (and
 repairing a damaged one) stays in the job's main thread, in order, so the cache is never
