@@ -2,6 +2,13 @@
 variants) and 1,000 images x 432 variants. Prints the numbers; asserts nothing.
 
     PYTHONPATH=. python benchmarks/report_benchmark.py [--images 6 1000] [--keep DIR]
+    PYTHONPATH=. python benchmarks/report_benchmark.py --job [--compare OLD_CHECKOUT] [--rounds 3] [--images 6]
+
+``--job`` times the report as the workflow runs it: a fresh interpreter (imports included),
+one figure worker, a cache (``cache_dir``), three reports per cache: the study (cold), the
+same again (its figures from the cache) and the study with one more image (the "+1 image"
+run: the report whose figures all change). ``--compare DIR`` runs the same with the code of
+another checkout (e.g. ``git worktree add /tmp/old HEAD``), alternating the two, round by round.
 
 The synthetic Parquet follows the output contract (codecsweep.records): the study's grid
 (JPEG / JPEG 2000 / HEVC x 4 scales x RGB/gray x 18 parameters), bits per pixel rising with
@@ -12,14 +19,18 @@ log bpp, shifted by a per-image difficulty. ``synthetic_study`` is also the test
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import pathlib
+import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -159,15 +170,100 @@ def synthetic_study(
     return files
 
 
+#: One report job: a fresh interpreter, the imports, one figure worker (the rule's threads: 2).
+JOB = """
+import json, resource, sys
+if __name__ == "__main__":  # the figure worker is spawned: it imports this script again
+    files, sql, out, cache = json.loads(sys.argv[1])
+    from codecsweep.report.build import build_report
+    build_report(files, sql, out_dir=out, figure_workers=1, cache_dir=cache)
+    me, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    print(json.dumps({"cpu": me.ru_utime + me.ru_stime, "worker_cpu": kids.ru_utime + kids.ru_stime}))
+"""
+
+
+def without_last_image(files: dict[str, list[str]], out: pathlib.Path) -> dict[str, list[str]]:
+    """The same study without its last image (by id): ``files`` is then that study plus one image."""
+    out.mkdir(parents=True, exist_ok=True)
+    last = max(pq.read_table(files["images"][0], columns=["image_id"]).column("image_id").to_pylist())
+    fewer = {}
+    for name, paths in files.items():
+        table = pq.read_table(paths[0])
+        pq.write_table(table.filter(pc.not_equal(table["image_id"], last)), out / f"{name}.parquet")
+        fewer[name] = [str(out / f"{name}.parquet")]
+    return fewer
+
+
+def with_artifact_hashes(files: dict[str, list[str]]) -> None:
+    """Give the variants artifact hashes (of nothing in the cache: the gallery shows them as
+    missing), as the workflow's variants have."""
+    table = pq.read_table(files["variants"][0])
+    keys = zip(*(table.column(c).to_pylist() for c in ("dataset", "image_id", "encoder", "scale", "color", "param")))
+    hashes = pa.array([hashlib.sha256(repr(k).encode()).hexdigest() for k in keys], type=pa.string())
+    i = table.schema.get_field_index("artifact_sha256")
+    pq.write_table(table.set_column(i, table.schema.field(i), hashes), files["variants"][0])
+
+
+def time_job(code: pathlib.Path, files: dict, out: pathlib.Path, cache: pathlib.Path) -> dict:
+    """Wall and CPU seconds of one report job with the package of ``code``."""
+    sql = sorted(str(p) for p in (code / "reports/sql").glob("*.sql"))
+    script = out.parent / f"{out.name}-job.py"
+    script.write_text(JOB)
+    env = dict(os.environ, PYTHONPATH=str(code))
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, str(script), json.dumps([files, sql, str(out), str(cache)])],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        raise RuntimeError(f"the report job with {code} failed:\n{done.stderr[-3000:]}")
+    return {"wall": time.perf_counter() - t0, **json.loads(done.stdout.splitlines()[-1])}
+
+
+def jobs(codes: list[pathlib.Path], images: int, rounds: int) -> None:
+    """Each round, for each code in turn: the study cold, again (cached), then with one more image."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = pathlib.Path(tmp)
+        more = synthetic_study(root / "more", images + 1)
+        with_artifact_hashes(more)
+        study = without_last_image(more, root / "study")
+        for r in range(rounds):
+            for k, code in enumerate(codes):
+                cache = root / f"cache-{r}-{k}"
+                runs = [("cold", study), ("again", study), ("+1 image", more)]
+                times = [
+                    (what, time_job(code, files, root / f"out-{r}-{k}-{n}", cache))
+                    for n, (what, files) in enumerate(runs)
+                ]
+                print(
+                    f"round {r + 1}, {code}: "
+                    + "; ".join(
+                        f"{w} {t['wall']:.1f} s wall, {t['cpu']:.1f} + {t['worker_cpu']:.1f} s CPU" for w, t in times
+                    )
+                    + f" (main + worker; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
+                    flush=True,
+                )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--images", type=int, nargs="+", default=[6, 1000])
+    ap.add_argument("--images", type=int, nargs="+", default=None, help="default: 6 1000 (--job: 6)")
     ap.add_argument("--keep", type=pathlib.Path, help="write the reports here instead of a temporary folder")
+    ap.add_argument("--job", action="store_true", help="time report jobs (fresh interpreter, figure worker, cache)")
+    ap.add_argument("--compare", type=pathlib.Path, help="--job: alternate with the code of this checkout")
+    ap.add_argument("--rounds", type=int, default=3, help="--job: rounds of the alternation")
     args = ap.parse_args()
+    if args.job:
+        codes = ([args.compare.resolve()] if args.compare else []) + [REPO]
+        for n in args.images or [6]:
+            jobs(codes, n, args.rounds)
+        return
     from codecsweep.report.build import build_report
 
     sql = sorted(str(p) for p in (REPO / "reports/sql").glob("*.sql"))
-    for n in args.images:
+    for n in args.images or [6, 1000]:
         with tempfile.TemporaryDirectory() as tmp:
             root = args.keep / f"images-{n}" if args.keep else pathlib.Path(tmp)
             t0 = time.perf_counter()

@@ -51,6 +51,6 @@ rule report:
         mem_mb=4000,
         runtime=30,
     params:
-        cache_dir=STUDY.cache_dir,  # the variants' files, by artifact hash, for the gallery
+        cache_dir=STUDY.cache_dir,  # the variants' files (the gallery); figures and thumbnails of earlier reports
     script:
         "../workflow_scripts/report.py"

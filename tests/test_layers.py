@@ -32,6 +32,7 @@ DEFERRED = {
     "torchvision": "imports torch",
     "efficientnet_lite_pytorch": "imports torch",
     "onnxruntime": "only jobs whose models run in ONNX Runtime load its native library (~40 ms)",
+    "seaborn": "imports scipy.stats (~0.6 s): only a report that draws a scatter pays it",
     "lpips": "imports torch; only when its backbone weights are present",
     "compressai": "optional (installed without dependency resolution); imports torch",
     "glymur": "JPEG 2000 only, and it must be pointed at an OpenJPEG library before its import",

@@ -1,6 +1,7 @@
 """Reports: the DuckDB queries in ``reports/sql/`` over a run's Parquet files, bootstrap
-intervals over images for every number they claim, the tables SQL cannot make, seaborn
-figures, and ``summary.md`` + ``index.html``: ``build.build_report``.
+intervals over images for every number they claim, the tables SQL cannot make, matplotlib
+figures (each drawn once per format; with a cache, only those whose data changed), and
+``summary.md`` + ``index.html``: ``build.build_report``.
 
 Every ``NN_name.sql`` there holds one result query (optionally after statements that
 define views for later files), a ``-- title:`` line and comments that say what it

@@ -44,9 +44,24 @@ def interval(samples: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.
     the statistic is undefined (NaN) are left out. NaN where it is never defined."""
     boot = np.asarray(samples, dtype=np.float64)[1:]
     tail = (1 - level) / 2 * 100
+    q = [tail, 100 - tail]
+    # numpy's nanpercentile goes column by column: the columns without NaN (the same numbers) at once
+    gaps = np.isnan(boot).any(axis=0) if len(boot) else True
+    if not np.any(gaps):
+        lo, hi = np.percentile(boot, q, axis=0)
+        return lo, hi
+    if boot.ndim == 2 and not np.all(gaps):
+        lo, hi = np.empty(boot.shape[1]), np.empty(boot.shape[1])
+        lo[~gaps], hi[~gaps] = np.percentile(boot[:, ~gaps], q, axis=0)
+        lo[gaps], hi[gaps] = _nan_percentiles(boot[:, gaps], q)
+        return lo, hi
+    return _nan_percentiles(boot, q)
+
+
+def _nan_percentiles(boot: np.ndarray, q: list[float]) -> tuple[np.ndarray, np.ndarray]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        lo, hi = np.nanpercentile(boot, [tail, 100 - tail], axis=0)
+        lo, hi = np.nanpercentile(boot, q, axis=0)
     return lo, hi
 
 
@@ -117,15 +132,23 @@ def interpolate_like(values: np.ndarray, j: np.ndarray, t: np.ndarray) -> np.nda
     return np.where(j < m, np.exp(lv[rows, jp] + t * (lv[rows, jc] - lv[rows, jp])), np.nan)
 
 
-def fit_log_knee_many(x: np.ndarray, y: np.ndarray, candidates: int = 400) -> dict[str, np.ndarray]:
+def fit_log_knee_many(x: np.ndarray, y: np.ndarray, candidates: int = 400, chunk: int = 32) -> dict[str, np.ndarray]:
     """The Helmholtz knee fit for many curves at once (rows: resamples; columns: points,
     NaN-free): accuracy = a + c · min(0, ln(x / knee)), knee on a log grid between each
     row's smallest and largest x, a and c by least squares given the knee.
 
     The paper's accuracy = c·log(q) holds below the point where quantization "cuts into the
     content"; above it accuracy is flat. ``knee`` is that point: the x below which accuracy
-    falls by c per unit of ln(x)."""
+    falls by c per unit of ln(x).
+
+    Rows are fitted ``chunk`` at a time (each row on its own: the same numbers), so that the
+    rows x candidates x points arrays stay in the processor's cache."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) > chunk:
+        parts = [
+            fit_log_knee_many(x[i : i + chunk], y[i : i + chunk], candidates, chunk) for i in range(0, len(x), chunk)
+        ]
+        return {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
     lx = np.log(x)
     grid = np.linspace(0.0, 1.0, candidates)
     lknee = lx.min(axis=1, keepdims=True) + grid[None, :] * np.ptp(lx, axis=1, keepdims=True)  # rows x K
@@ -147,39 +170,60 @@ def fit_log_knee_many(x: np.ndarray, y: np.ndarray, candidates: int = 400) -> di
     return {"a": a, "c": c_best, "knee": np.exp(lknee[rows, best]), "r2": r2}
 
 
-def _weighted_midranks(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Ranks of ``x`` (N,) when item i is counted w[r, i] times, for every row r of ``w``:
-    the mean of the ranks its copies would take, ties sharing (Spearman's average ranks)."""
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
-    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
-    group_w = np.add.reduceat(w[:, order], starts, axis=1)
-    rank = np.cumsum(group_w, axis=1) - group_w + (group_w + 1) / 2
-    ranks = np.empty_like(w)
-    ranks[:, order] = rank[:, np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(xs)]))]
-    return ranks
-
-
-def spearman(x, y, unit, weights: np.ndarray, chunk: int = 100) -> np.ndarray:
+def spearman(x, y, unit, weights: np.ndarray, chunk: int = 50) -> np.ndarray:
     """Spearman's rho of x and y for every row of ``weights`` (counts per sampling unit: ``unit``
     is each item's unit, e.g. its image, whose items are drawn with it); row 0 of all-ones weights = the plain
     Spearman. NaN where either side has no spread."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    return spearman_pairs({"x": x}, {"y": y}, unit, weights, chunk)["x", "y"]
+
+
+def spearman_pairs(xs: dict, ys: dict, unit, weights: np.ndarray, chunk: int = 50) -> dict:
+    """``spearman`` of every x of ``xs`` with every y of ``ys`` (name -> values, one per item):
+    (x name, y name) -> rho per row of ``weights``. Each side is ranked once per chunk of
+    resamples (and per set of items finite on both sides), not once per pair."""
     unit = np.asarray(unit)
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y, unit = x[ok], y[ok], unit[ok]
-    out = np.full(len(weights), np.nan)
-    if len(x) < 3:
-        return out
-    for start in range(0, len(weights), chunk):
-        w = weights[start : start + chunk][:, unit]
-        rx, ry = _weighted_midranks(x, w), _weighted_midranks(y, w)
-        total = w.sum(axis=1, keepdims=True)
-        mx, my = (w * rx).sum(1, keepdims=True) / total, (w * ry).sum(1, keepdims=True) / total
-        dx, dy = rx - mx, ry - my
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[start : start + chunk] = (w * dx * dy).sum(1) / np.sqrt((w * dx * dx).sum(1) * (w * dy * dy).sum(1))
+    xs = {k: np.asarray(v, dtype=np.float64) for k, v in xs.items()}
+    ys = {k: np.asarray(v, dtype=np.float64) for k, v in ys.items()}
+    out = {(a, b): np.full(len(weights), np.nan) for a in xs for b in ys}
+    groups: dict[bytes, tuple[np.ndarray, dict]] = {}  # the items used -> their pairs, by x
+    for a, x in xs.items():
+        for b, y in ys.items():
+            ok = np.isfinite(x) & np.isfinite(y)
+            if ok.sum() >= 3:
+                groups.setdefault(ok.tobytes(), (ok, {}))[1].setdefault(a, []).append(b)
+    for ok, pairs in groups.values():
+        for start in range(0, len(weights), chunk):
+            w = weights[start : start + chunk][:, unit[ok]]
+            total = w.sum(axis=1, keepdims=True)
+            known = {}
+            for a, names in pairs.items():
+                dx, wdx, sxx = _centred_ranks(xs[a][ok], w, total)
+                for b in names:
+                    if b not in known:
+                        known[b] = _centred_ranks(ys[b][ok], w, total)
+                    dy, _, syy = known[b]
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        out[a, b][start : start + chunk] = (wdx * dy).sum(1) / np.sqrt(sxx * syy)
     return out
+
+
+def _centred_ranks(v: np.ndarray, w: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row r of ``w``, the ranks of ``v`` (N,) when item i is counted w[r, i] times (the
+    mean of the ranks its copies would take, ties sharing: Spearman's average ranks) minus
+    their weighted mean; the same times the weights; their weighted sum of squares. Counts
+    times half-integer ranks sum exactly (far below 2**53), so the mean is taken over the
+    groups of tied items rather than item by item (the same number), and the ranks are
+    spread onto the items once, centred."""
+    order = np.argsort(v, kind="stable")
+    vs = v[order]
+    starts = np.flatnonzero(np.r_[True, vs[1:] != vs[:-1]])
+    group_w = np.add.reduceat(w[:, order], starts, axis=1)
+    rank = np.cumsum(group_w, axis=1) - group_w + (group_w + 1) / 2
+    group_of = np.empty(len(v), dtype=np.intp)
+    group_of[order] = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(vs)]))
+    d = (rank - (group_w * rank).sum(1, keepdims=True) / total)[:, group_of]
+    wd = w * d
+    return d, wd, (wd * d).sum(1)
 
 
 def _log_rate_at(bpp: np.ndarray, quality: np.ndarray, levels: np.ndarray) -> np.ndarray:
@@ -189,24 +233,39 @@ def _log_rate_at(bpp: np.ndarray, quality: np.ndarray, levels: np.ndarray) -> np
     order = np.argsort(bpp, axis=1, kind="stable")
     rate = np.log(np.take_along_axis(bpp, order, axis=1))
     q = np.maximum.accumulate(np.take_along_axis(quality, order, axis=1), axis=1)
-    rows = np.arange(len(q))[:, None]
-
-    def first_at_least(v):  # first column whose quality reaches v (rows x S)
-        return np.argmax(q[:, None, :] >= v[:, :, None] - 1e-12, axis=2)
-
-    b = first_at_least(levels)
-    a = first_at_least(q[rows, np.maximum(b - 1, 0)])
-    qa, qb, ra, rb = q[rows, a], q[rows, b], rate[rows, a], rate[rows, b]
+    n, m = q.shape
+    base = (np.arange(n) * m)[:, None]  # row offsets into the flattened q and rate
+    flat_q, flat_rate = q.ravel(), rate.ravel()
+    # b: the first column whose quality reaches the level (0 if none does); q's rows are
+    # sorted (a NaN only ends one), so a binary search per row finds it
+    reach = levels - 1e-12
+    b = np.empty(reach.shape, dtype=np.intp)
+    for r in range(n):
+        b[r] = np.searchsorted(q[r], reach[r])
+    b = np.where((b < m) & (flat_q.take(base + np.minimum(b, m - 1)) >= reach), b, 0)
+    # a: where the curve first reaches the value of column b - 1 (the start of its plateau)
+    start = np.argmax(q[:, None, :] >= q[:, :, None] - 1e-12, axis=2)
+    a = np.take_along_axis(start, np.maximum(b - 1, 0), axis=1)
+    ia, ib = base + a, base + b
+    qa, qb, ra, rb = flat_q.take(ia), flat_q.take(ib), flat_rate.take(ia), flat_rate.take(ib)
     with np.errstate(invalid="ignore", divide="ignore"):
         t = np.where(qb > qa, (levels - qa) / (qb - qa), 1.0)
     return np.where((b == 0) | (levels >= qb), rb, ra + t * (rb - ra))
 
 
-def bd_rate_many(ref_bpp, ref_q, test_bpp, test_q, samples: int = 200) -> np.ndarray:
+def bd_rate_many(ref_bpp, ref_q, test_bpp, test_q, samples: int = 200, chunk: int = 128) -> np.ndarray:
     """Bjøntegaard-style rate change of test against ref at equal quality, for every row at
     once (rows: resamples): the mean difference of log rate at equal quality over the common
     quality range (piecewise linear instead of cubic, robust to few noisy points), as a
-    relative rate change (-0.3 = 30% fewer bits); NaN where the ranges do not overlap."""
+    relative rate change (-0.3 = 30% fewer bits); NaN where the ranges do not overlap.
+    Rows ``chunk`` at a time (each on its own: the same numbers; the rows x samples arrays
+    then stay in the processor's cache)."""
+    if len(ref_bpp) > chunk:
+        curves = [np.asarray(v) for v in (ref_bpp, ref_q, test_bpp, test_q)]
+        parts = [
+            bd_rate_many(*(v[i : i + chunk] for v in curves), samples, chunk) for i in range(0, len(ref_bpp), chunk)
+        ]
+        return np.concatenate(parts)
     qa = np.maximum.accumulate(np.take_along_axis(ref_q, np.argsort(ref_bpp, axis=1, kind="stable"), 1), 1)
     qb = np.maximum.accumulate(np.take_along_axis(test_q, np.argsort(test_bpp, axis=1, kind="stable"), 1), 1)
     lo = np.maximum(qa[:, 0], qb[:, 0])

@@ -3,9 +3,11 @@ and figures, then the summary and the HTML page."""
 
 from __future__ import annotations
 
+import logging
 import pathlib
 import re
 
+from ..storage.cache import Cache
 from .context import Context, load_context
 from .database import VIEWS_SQL, materialize, parse_sql
 from .gallery import build_gallery
@@ -13,6 +15,8 @@ from .prose import answer, provenance
 from .render import Report
 from .spec import TableSpec
 from .tables import all_specs
+
+log = logging.getLogger("codecsweep")
 
 
 def build_report(
@@ -27,18 +31,29 @@ def build_report(
 ) -> Report:
     """Every table, figure and the summary of a run; ``figure_workers``: processes that draw
     the figures meanwhile (0: drawn in this one); ``cache_dir``: the run's cache, for the
-    variant gallery (``gallery.html``; without it, none, and index.html says so)."""
-    r = Report(pathlib.Path(out_dir), figure_workers)
+    variant gallery (``gallery.html``; without it, none, and index.html says so), and where
+    figures and thumbnails are kept, so that a report draws only those whose data changed."""
+    cache = None if cache_dir is None else Cache(cache_dir)
+    r = Report(pathlib.Path(out_dir), figure_workers, cache=cache)
     try:
         sql_files = sorted(map(pathlib.Path, sql_files))
         views = next((p for p in sql_files if p.name == "views.sql"), VIEWS_SQL)
         ctx = load_context(files, views)
         for spec, path in plan(all_specs(), [p for p in sql_files if p.name != "views.sql"]):
             _add_table(r, ctx, spec, path)
-        _gallery(r, ctx, cache_dir)
+        _gallery(r, ctx, cache)
         _finish(r, ctx, summary, index_html, rejected)
     finally:
-        r.close()
+        try:
+            r.close()
+        finally:
+            if cache is not None:
+                cache.close()
+    if cache is not None:
+        for problem in cache.problems:
+            if problem not in cache.index_problems:  # those the cache logged when it found them
+                log.warning("cache: damaged copy not used (made again): %s", problem)
+        log.info("report figures: %(drawn)d drawn, %(cached)d from the cache", r.figure_counts)
     return r
 
 
@@ -91,14 +106,14 @@ def _add_table(r: Report, ctx: Context, spec: TableSpec, path: pathlib.Path | No
             r.figure(draw, args, caption)
 
 
-def _gallery(r: Report, ctx: Context, cache_dir) -> None:
+def _gallery(r: Report, ctx: Context, cache: Cache | None) -> None:
     """gallery.html beside index.html, linked from it; or the reason there is none."""
-    if cache_dir is None:
+    if cache is None:
         r.links.append((None, "No variant gallery: the report was built without the cache (cache_dir)."))
     elif "param_table" not in r.tables:
         r.links.append((None, "No variant gallery: it needs the table param_table (reports/sql/10_param_table.sql)."))
     else:
-        page = build_gallery(ctx.con, cache_dir, r.out_dir)
+        page = build_gallery(ctx.con, cache, r.out_dir)
         r.links.append((page.name, "Variant gallery: the headline settings and the next more compressed, as images"))
 
 

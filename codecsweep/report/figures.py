@@ -3,12 +3,21 @@
 Every function accepts empty input (or None) and then draws a figure that says there is
 nothing to show. Files carry no dates or software versions, so the same data give the same
 bytes.
+
+A figure is laid out once and drawn once per format (``_save``): no tight-bbox pass that
+draws it again. ``figure_key`` names what a figure shows (its function, its data, the code
+and libraries that draw it), so that a report with a cache keeps its figures there
+(``from_cache`` / ``to_cache``) and draws only those whose data changed.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import io
+import json
 import pathlib
+import sys
 
 import matplotlib
 
@@ -16,12 +25,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
-import seaborn as sns  # noqa: E402
+import pandas as pd  # noqa: E402
+import PIL  # noqa: E402
+from matplotlib.backends.backend_svg import RendererSVG  # noqa: E402
+from matplotlib.layout_engine import TightLayoutEngine  # noqa: E402
 
 from ..codecs import ENCODERS  # noqa: E402
 from ..core.metric_table import METRIC_INFO  # noqa: E402
 
 matplotlib.rcParams["svg.hashsalt"] = "codecsweep"  # fixed ids inside the SVG files
+#: The PNG's resolution, and that of the SVG's raster parts (the scatter figures' dots).
+DPI, SVG_RASTER_DPI = 110, 100
+#: Cache entries of figures (``to_cache``): the PNG and the SVG of one figure.
+CACHE_KIND = "figure"
 
 #: Colors for codecs that declare none (``Encoder.color``), picked by a hash of the name (stable across runs).
 EXTRA_COLORS = ["#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173"]
@@ -42,11 +58,6 @@ def for_pair(draw, label: str, suffix: str, *args) -> pathlib.Path | None:
         _PAIR.update(label="", suffix="")
 
 
-def warm_up() -> None:
-    """A figure worker's first task: unpickling it imports this module (matplotlib, seaborn)
-    while the tables are computed."""
-
-
 def codec_color(encoder: str) -> str:
     """The encoder's own color (the same in every figure), else one picked by its name."""
     color = ENCODERS[encoder].color if encoder in ENCODERS else None
@@ -64,17 +75,20 @@ def _symlog(ax, axis: str = "y") -> None:
     getattr(ax, f"{axis}axis").set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
 
 
-def _palette(encoders):
-    return {e: codec_color(e) for e in encoders}
-
-
 def _scale_label(s: float) -> str:
     return f"scale 1/{round(1 / s)}" if s < 1 else "scale 1"
 
 
-def _save(fig, out_dir: pathlib.Path, name: str) -> pathlib.Path:
+def _save(fig, out_dir: pathlib.Path, name: str, layout: bool = True) -> pathlib.Path:
+    """Write ``<name>.png`` and ``.svg``: laid out once (``layout``: tight layout, which
+    leaves room for every label), then each format cropped to what the figure shows (its
+    legends below the axes and titles above included), as ``bbox_inches="tight"`` would but
+    measured without a draw, and drawn once."""
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    fig.set_dpi(DPI)  # laid out and measured at the PNG's resolution (text sizes follow it)
+    if layout:
+        TightLayoutEngine().execute(fig)  # the figure keeps no layout engine: savefig does no layout draw
     name += _PAIR["suffix"]
     if _PAIR["label"]:
         sup = fig._suptitle
@@ -83,10 +97,20 @@ def _save(fig, out_dir: pathlib.Path, name: str) -> pathlib.Path:
         else:
             fig.suptitle(_PAIR["label"], y=1.0, va="bottom")
     png = out_dir / f"{name}.png"
-    fig.savefig(png, dpi=110, bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(out_dir / f"{name}.svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    fig.savefig(png, dpi=DPI, bbox_inches=_tight_bbox(fig, fig.canvas.get_renderer()), metadata={"Software": None})
+    fig.set_dpi(72)  # an SVG measures its text in points, unhinted: its own crop
+    svg_box = _tight_bbox(fig, RendererSVG(fig.bbox.width, fig.bbox.height, io.StringIO()))
+    fig.set_dpi(DPI)
+    fig.savefig(
+        out_dir / f"{name}.svg", dpi=SVG_RASTER_DPI, bbox_inches=svg_box, metadata={"Date": None, "Creator": None}
+    )
     plt.close(fig)
     return png
+
+
+def _tight_bbox(fig, renderer):
+    """What ``bbox_inches="tight"`` crops to, in inches, measured with ``renderer``."""
+    return fig.get_tightbbox(renderer).padded(matplotlib.rcParams["savefig.pad_inches"])
 
 
 def _empty(out_dir, name: str, title: str, why: str) -> pathlib.Path:
@@ -94,13 +118,7 @@ def _empty(out_dir, name: str, title: str, why: str) -> pathlib.Path:
     ax.axis("off")
     ax.set_title(title)
     ax.text(0.5, 0.45, f"No data to show: {why}", ha="center", va="center", fontsize=11, wrap=True)
-    return _save(fig, out_dir, name)
-
-
-def _legend_labels(ax, title="codec"):
-    handles, labels = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(handles, [codec_label(lbl) for lbl in labels], title=title, fontsize=8)
+    return _save(fig, out_dir, name, layout=False)
 
 
 #: Dots per scatter figure at most (an even, fixed subset beyond): more only hide each other.
@@ -113,6 +131,18 @@ def _thin(df, n: int = SCATTER_POINTS):
 
 def _has(df, *cols) -> bool:
     return df is not None and len(df) > 0 and all(df[c].notna().any() for c in cols)
+
+
+def _codec_scatter(ax, d, x: str, y: str, **kws) -> None:
+    """seaborn's scatter of the rows with finite x and y, colored by codec (the legend is the
+    figure's). seaborn is imported here, when a scatter is drawn: with scipy.stats it costs
+    ~0.6 s, which a report whose figures all come from the cache does not pay."""
+    import seaborn as sns
+
+    d = d[d[x].notna() & d[y].notna() & d.encoder.notna()]
+    if len(d):
+        palette = {e: codec_color(e) for e in d.encoder.unique()}
+        sns.scatterplot(d, x=x, y=y, hue="encoder", palette=palette, ax=ax, legend=False, **kws)
 
 
 def _band_lines(ax, d, y: str, by_color: bool = True):
@@ -147,7 +177,6 @@ def rate_accuracy(curves, out_dir) -> pathlib.Path:
         ax.grid(alpha=0.3)
     axes[0][-1].legend(title="codec", fontsize=8)
     fig.suptitle("Rate–accuracy, scale 1, RGB; bands: 95% bootstrap intervals over images")
-    fig.tight_layout()
     return _save(fig, out_dir, "rate_accuracy")
 
 
@@ -178,7 +207,6 @@ def accuracy_curves(curves, out_dir) -> pathlib.Path:
         frameon=False,
     )
     fig.suptitle("Top-1 agreement vs rate per scale (dashed: gray); bands: 95% bootstrap intervals over images")
-    fig.tight_layout()
     return _save(fig, out_dir, "accuracy_curves")
 
 
@@ -205,7 +233,7 @@ def compression_vs_rank(param_table, out_dir) -> pathlib.Path:
     )
     _symlog(ax)
     ax.legend(fontsize=8)
-    return _save(fig, out_dir, "compression_vs_rank")
+    return _save(fig, out_dir, "compression_vs_rank", layout=False)
 
 
 def metric_scatter(points, out_dir) -> pathlib.Path:
@@ -218,28 +246,17 @@ def metric_scatter(points, out_dir) -> pathlib.Path:
     rows = -(-len(infos) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.2 * rows), sharey=True, squeeze=False)
     for ax, m in zip(axes.flat, infos):
-        sns.scatterplot(
-            points,
-            x=m.name,
-            y="rank_diff",
-            hue="encoder",
-            palette=_palette(points.encoder.unique()),
-            s=8,
-            alpha=0.5,
-            linewidth=0,
-            ax=ax,
-            legend=False,
-            rasterized=True,
-        )
-        ax.set(xlabel=m.label + (f" ({m.unit})" if m.unit else ""), ylabel="rank difference")
+        _codec_scatter(ax, points, m.name, "rank_diff", s=8, alpha=0.5, linewidth=0, rasterized=True)
+        ax.set_xlabel(m.label + (f" ({m.unit})" if m.unit else ""))
         _symlog(ax)
     for ax in list(axes.flat)[len(infos) :]:
         ax.axis("off")
+    for ax in axes[:, 0]:  # the shared y axis is labelled where its ticks are
+        ax.set_ylabel("rank difference")
     encoders = sorted(points.encoder.unique())
     handles = [plt.Line2D([], [], ls="", marker="o", color=codec_color(e), label=codec_label(e)) for e in encoders]
     fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), frameon=False)
     fig.suptitle("Which metric tracks the classifier? (each dot a variant)")
-    fig.tight_layout()
     return _save(fig, out_dir, "metric_scatter")
 
 
@@ -270,7 +287,6 @@ def ssim_thresholds(points, thresholds, out_dir) -> pathlib.Path:
     handles = [plt.Line2D([], [], ls="", marker="o", color=codec_color(e), label=codec_label(e)) for e in encoders]
     fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(handles), frameon=False)
     fig.suptitle("SSIM vs rank difference per image (dashed: the image's threshold)")
-    fig.tight_layout()
     return _save(fig, out_dir, "ssim_thresholds")
 
 
@@ -280,7 +296,8 @@ def overfitting(points, image_id, out_dir) -> pathlib.Path:
     if not _has(d, "rank_diff"):
         return _empty(out_dir, "overfitting", "Rank improvements under compression", "no image's rank improved")
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    sns.scatterplot(d, x="rank_diff", y="cr_raw", hue="encoder", palette=_palette(d.encoder.unique()), ax=ax, s=18)
+    lw = 0.08 * np.sqrt(18)  # seaborn's scatter: a thin white edge for dots of size 18
+    _codec_scatter(ax, d, "rank_diff", "cr_raw", s=18, linewidth=lw)
     ax.axvline(0, color="grey", lw=0.8)
     ax.set(
         yscale="log",
@@ -289,8 +306,11 @@ def overfitting(points, image_id, out_dir) -> pathlib.Path:
         title=f"Rank improvements under compression: {image_id}",
     )
     _symlog(ax, "x")
-    _legend_labels(ax)
-    return _save(fig, out_dir, "overfitting")
+    style = {"ls": "", "marker": "o", "markersize": np.sqrt(18), "markeredgecolor": "w", "markeredgewidth": lw}
+    encoders = list(pd.unique(d.encoder.dropna()))
+    handles = [plt.Line2D([], [], color=codec_color(e), markerfacecolor=codec_color(e), **style) for e in encoders]
+    ax.legend(handles, [codec_label(e) for e in encoders], title="codec", fontsize=8)
+    return _save(fig, out_dir, "overfitting", layout=False)
 
 
 def oracle(table, out_dir) -> pathlib.Path:
@@ -323,7 +343,6 @@ def oracle(table, out_dir) -> pathlib.Path:
     ]
     fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
     fig.suptitle("Choosing the setting per image vs one fixed setting (95% bootstrap intervals)")
-    fig.tight_layout()
     return _save(fig, out_dir, "oracle")
 
 
@@ -365,5 +384,99 @@ def bd_rate(table, out_dir) -> pathlib.Path:
         ax.grid(alpha=0.3, axis="y")
     axes[0][-1].legend(fontsize=8, title="codec")
     fig.suptitle("BD-rate against JPEG (RGB), 95% bootstrap intervals over images")
-    fig.tight_layout()
     return _save(fig, out_dir, "bd_rate")
+
+
+# --- The figure cache: what a figure shows, by a key; its files, by that key ---------------
+
+
+def figure_key(draw, args: tuple) -> str | None:
+    """The sha256 of everything a figure's files depend on: the drawing function (its name, its
+    module's source and this module's, the (dataset, model) ``for_pair`` gives it), the data of
+    its arguments (their values and order; a frame's row labels are not drawn and not part of
+    it), the versions of the libraries that draw and write it, matplotlib's settings, the
+    codecs' colors and labels and the metrics' labels. None for an argument of a kind it does
+    not read (the figure is then simply drawn)."""
+    h = hashlib.sha256()
+    try:
+        h.update(json.dumps(_described(draw)).encode())
+        for value in args:
+            _digest(h, value)
+    except (TypeError, ValueError, KeyError):
+        return None
+    h.update(_environment())
+    return h.hexdigest()
+
+
+def _described(draw) -> list:
+    if isinstance(draw, functools.partial):
+        args = [_described(a) if callable(a) else _plain(a) for a in draw.args]
+        return ["partial", _described(draw.func), args, sorted((k, _plain(v)) for k, v in draw.keywords.items())]
+    module, name = getattr(draw, "__module__", None), getattr(draw, "__qualname__", None)
+    if not module or not name or "<" in name:  # a lambda or a local function: no stable name
+        raise TypeError(f"cannot name {draw!r}")
+    return [module, name, _source_digest(module)]
+
+
+def _plain(value):
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    raise TypeError(type(value).__name__)
+
+
+def _digest(h, value) -> None:
+    """Feed ``value`` (None, a number, text, a frame, or a tuple or list of them) to ``h``."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, pd.DataFrame):
+        h.update(json.dumps(["frame", [[str(c), str(t)] for c, t in value.dtypes.items()], len(value)]).encode())
+        h.update(pd.util.hash_pandas_object(value, index=False).to_numpy().tobytes())
+    elif isinstance(value, (tuple, list)):
+        h.update(json.dumps(["sequence", len(value)]).encode())
+        for v in value:
+            _digest(h, v)
+    else:
+        h.update(json.dumps(["value", type(value).__name__, _plain(value)]).encode())
+
+
+@functools.cache
+def _source_digest(module: str) -> str:
+    return hashlib.sha256(pathlib.Path(sys.modules[module].__file__).read_bytes()).hexdigest()
+
+
+def _environment() -> bytes:
+    return json.dumps(
+        {
+            "figures": _source_digest(__name__),
+            "libraries": [matplotlib.__version__, np.__version__, pd.__version__, PIL.__version__],
+            "rc": sorted((k, repr(v)) for k, v in matplotlib.rcParams.items()),
+            "codecs": sorted((n, e.label, e.color) for n, e in ENCODERS.items()),
+            "metrics": [repr(m) for m in METRIC_INFO],
+        }
+    ).encode()
+
+
+def from_cache(cache, key: str, out_dir) -> pathlib.Path | None:
+    """Write the figure stored under ``key`` (``to_cache``) into ``out_dir``: its PNG's path, or
+    None (not stored, or an entry that is not a figure's)."""
+    entry = cache.get(CACHE_KIND, key)
+    if entry is None:
+        return None
+    name, size = entry.meta.get("name"), entry.meta.get("png_bytes")
+    if not isinstance(name, str) or pathlib.Path(name).name != name or not isinstance(size, int):
+        return None
+    if not 0 < size < len(entry.data):
+        return None
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    png = out_dir / f"{name}.png"
+    png.write_bytes(entry.data[:size])
+    png.with_suffix(".svg").write_bytes(entry.data[size:])
+    return png
+
+
+def to_cache(cache, key: str, png: pathlib.Path) -> None:
+    """Store a drawn figure (its PNG and the SVG beside it) under ``key``."""
+    png = pathlib.Path(png)
+    data = png.read_bytes()
+    cache.put(CACHE_KIND, key, data + png.with_suffix(".svg").read_bytes(), {"name": png.stem, "png_bytes": len(data)})

@@ -8,21 +8,30 @@ and one strip per codec: one image across its curve, from the best quality to th
 The variants come from the cache by artifact hash, the originals from their source files.
 Thumbnails are JPEGs (``THUMB`` px on the long side, quality 85, no metadata) in
 ``gallery/``, named by the hash of what they show, so the page and its files are the same
-bytes for the same data."""
+bytes for the same data. Each is kept in the cache too (``thumbnail``, keyed by what it
+shows and what makes it: the decoder's version, Pillow's, this module's code), so that the
+next report decodes only the variants it did not show before."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import html
 import io
+import json
+import logging
 import pathlib
 
 import pandas as pd
+import PIL
 from PIL import Image
 
 from ..codecs import get_encoder
 from ..core.labels import imagenet_classes
-from ..storage.cache import Cache
+from ..storage.cache import Cache, CacheWriteError
 from ..storage.images import load_source
+
+log = logging.getLogger("codecsweep")
 
 #: Thumbnails' long side (px) and JPEG quality.
 THUMB = 160
@@ -56,11 +65,11 @@ WHERE p.encoder IS NOT NULL AND p.status = 'ok' AND v.status = 'ok' AND i.status
 ORDER BY ALL"""
 
 
-def build_gallery(con, cache_dir, out_dir: pathlib.Path) -> pathlib.Path:
+def build_gallery(con, cache: Cache, out_dir: pathlib.Path) -> pathlib.Path:
     """Write ``out_dir/gallery.html`` and ``out_dir/gallery/*.jpg``; returns the page's path.
     Needs the view ``param_sets`` (reports/sql/10_param_table.sql)."""
     out_dir = pathlib.Path(out_dir)
-    thumbs = _Thumbs(Cache(cache_dir), out_dir / "gallery")
+    thumbs = _Thumbs(cache, out_dir / "gallery")
     variants = con.execute(VARIANTS_SQL).df()
     sets = con.execute(SETS_SQL).df()
     parts = [
@@ -159,7 +168,8 @@ def _class_names():
 
 
 class _Thumbs:
-    """Thumbnails written once each, by the hash of what they show (``gallery/<hash>.jpg``)."""
+    """Thumbnails written once each, by the hash of what they show (``gallery/<hash>.jpg``),
+    and kept in the cache under a key of what they show and what makes them."""
 
     def __init__(self, cache: Cache, folder: pathlib.Path):
         self.cache, self.folder = cache, folder
@@ -167,28 +177,43 @@ class _Thumbs:
         self.written: dict[str, str | None] = {}
 
     def variant(self, v) -> str | None:
+        if not isinstance(v.artifact_sha256, str):  # no file recorded for it: shown as missing
+            return None
+
         def image():
             return get_encoder(v.encoder).decode(self.cache.read_blob(v.artifact_sha256))
 
-        return self._thumb(f"v-{v.artifact_sha256[:20]}", image)
+        made_by = ["variant", v.artifact_sha256, v.encoder, _decoder_version(v.encoder)]
+        return self._thumb(f"v-{v.artifact_sha256[:20]}", image, made_by)
 
     def original(self, v) -> str | None:
-        return self._thumb(f"o-{str(v.source_sha256)[:20]}", lambda: load_source(v.source_path)[0])
+        made_by = ["original", v.source_sha256 if isinstance(v.source_sha256, str) else None]
+        return self._thumb(f"o-{str(v.source_sha256)[:20]}", lambda: load_source(v.source_path)[0], made_by)
 
-    def _thumb(self, name: str, image) -> str | None:
+    def _thumb(self, name: str, image, made_by: list) -> str | None:
         if name not in self.written:
-            try:
-                im = image().convert("RGB")
-            except Exception:  # an artifact gone from the cache, a source moved: shown as missing
-                self.written[name] = None
-                return None
-            f = THUMB / max(im.size)  # every thumbnail as large, a downscaled variant too
-            im = im.resize((max(1, round(im.width * f)), max(1, round(im.height * f))), Image.Resampling.LANCZOS)
-            buf = io.BytesIO()
-            im.save(buf, "JPEG", quality=QUALITY, optimize=False, progressive=False)
-            (self.folder / f"{name}.jpg").write_bytes(buf.getvalue())
+            key = None if None in made_by else _thumb_key(made_by)
+            entry = None if key is None else self.cache.get(THUMB_KIND, key)
+            if entry is not None:
+                data = entry.data
+            else:
+                try:
+                    data = _thumbnail(image())
+                except Exception:  # an artifact gone from the cache, a source moved: shown as missing
+                    self.written[name] = None
+                    return None
+                self._keep(key, data)
+            (self.folder / f"{name}.jpg").write_bytes(data)
             self.written[name] = f"gallery/{name}.jpg"
         return self.written[name]
+
+    def _keep(self, key: str | None, data: bytes) -> None:
+        if key is None:
+            return
+        try:
+            self.cache.put(THUMB_KIND, key, data)
+        except CacheWriteError as exc:  # the page does not need it: the next report decodes again
+            log.warning("gallery thumbnail not cached: %s", exc)
 
     def prune(self) -> None:
         """Remove thumbnails of an earlier build that this page does not show."""
@@ -196,3 +221,37 @@ class _Thumbs:
         for p in sorted(self.folder.glob("*.jpg")):
             if p.name not in keep:
                 p.unlink()
+
+
+#: Cache entries of thumbnails (``_Thumbs``).
+THUMB_KIND = "thumbnail"
+
+
+def _thumbnail(im: Image.Image) -> bytes:
+    """A JPEG of ``im``, ``THUMB`` px on its long side (a downscaled variant as large too)."""
+    im = im.convert("RGB")
+    f = THUMB / max(im.size)
+    im = im.resize((max(1, round(im.width * f)), max(1, round(im.height * f))), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=QUALITY, optimize=False, progressive=False)
+    return buf.getvalue()
+
+
+def _thumb_key(made_by: list) -> str:
+    """The cache key of a thumbnail: what it shows, its size and quality, Pillow's version and this module's code."""
+    text = json.dumps([*made_by, THUMB, QUALITY, PIL.__version__, _code_digest()])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@functools.cache
+def _code_digest() -> str:
+    return hashlib.sha256(pathlib.Path(__file__).read_bytes()).hexdigest()
+
+
+@functools.cache
+def _decoder_version(encoder: str) -> str | None:
+    """The version of the codec that decodes ``encoder``'s variants; None (no caching) if it cannot say."""
+    try:
+        return get_encoder(encoder).version()
+    except Exception:
+        return None

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.metric_table import METRIC_INFO
-from .bootstrap import interval, means, resample_weights, spearman
+from .bootstrap import interval, means, resample_weights, spearman_pairs
 from .context import Context
 from .numbers import rounded
 from .sample import KEYS
@@ -123,16 +123,17 @@ def correlation_intervals(ctx: Context) -> pd.DataFrame:
             continue
         d = d.iloc[np.linspace(0, len(d) - 1, min(len(d), CORR_POINTS)).astype(int)]
         image = d.image_id.map({im: i for i, im in enumerate(s.images)}).to_numpy()
+        infos = [info for info in METRIC_INFO if info.name in d and d[info.name].notna().any()]
         for scope, sub in [("all", np.ones(len(d), dtype=bool))] + [
             (e, (d.encoder == e).to_numpy()) for e in sorted(d.encoder.unique())
         ]:
-            for info in METRIC_INFO:
-                if info.name not in d or not d[info.name].notna().any():
-                    continue
+            xs = {info.name: d[info.name].to_numpy()[sub] for info in infos}
+            ys = {name: y.to_numpy(dtype=float)[sub] for name, y in zip(names, (d.rank_diff, d.top1_agrees))}
+            rho = spearman_pairs(xs, ys, image[sub], s.w)  # each side ranked once, not once per pair
+            for info in infos:
                 row = {"dataset": ds, "model": m, "scope": scope, "metric": info.name}
-                for name, y in zip(names, (d.rank_diff, d.top1_agrees)):
-                    rho = spearman(d[info.name].to_numpy()[sub], y.to_numpy(dtype=float)[sub], image[sub], s.w)
-                    row[f"{name}_lo"], row[f"{name}_hi"] = interval(rho)
+                for name in names:
+                    row[f"{name}_lo"], row[f"{name}_hi"] = interval(rho[info.name, name])
                 rows.append(row)
     return pd.DataFrame(rows, columns=columns)
 

@@ -1,6 +1,6 @@
 """The report's files: ``Report`` collects sections (title, notes, table, figures) and writes
 ``tables/<name>.csv|md``, ``summary.md`` and ``index.html``; figures are drawn here or in a
-pool of worker processes."""
+pool of worker processes, or copied from the cache when their data did not change."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 import pandas as pd
 
-from .figures import warm_up
+from ..storage.cache import CacheWriteError
+from .figures import figure_key, from_cache, to_cache
 from .numbers import settled_frame
 
 log = logging.getLogger("codecsweep")
@@ -38,19 +39,20 @@ def _md(df: pd.DataFrame) -> str:
 class Report:
     """Collects sections (title, notes, table, figures) and writes Markdown + HTML.
 
-    With ``figure_workers`` > 0 the figures are drawn in that many worker processes while
-    this one goes on with the tables (matplotlib is half of a report's time); the files are
-    the same bytes either way."""
+    With ``figure_workers`` > 0 the figures are drawn in that many worker processes (started
+    with the first figure to draw) while this one goes on with the tables; with a ``cache``,
+    a figure whose data, code and libraries it has seen is copied from it instead. The files
+    are the same bytes either way."""
 
-    def __init__(self, out_dir: pathlib.Path, figure_workers: int = 0):
+    def __init__(self, out_dir: pathlib.Path, figure_workers: int = 0, cache=None):
         self.out_dir = out_dir
+        self._workers = figure_workers
         self._pool = None
-        if figure_workers > 0:
-            # Spawned (forking a process with DuckDB's threads is unsafe), and started now so
-            # they import matplotlib while this process reads the tables. A spawned worker
-            # imports the calling script again: scripts guard their work by __main__.
-            self._pool = ProcessPoolExecutor(figure_workers, mp_context=multiprocessing.get_context("spawn"))
-            self._pool.submit(warm_up)
+        #: a ``storage.cache.Cache``: figures whose data it has seen are copied from it, the
+        #: others drawn and stored in it (``figures.figure_key``)
+        self.cache = cache
+        #: figures drawn / copied from the cache
+        self.figure_counts = {"drawn": 0, "cached": 0}
         self.tables_dir = out_dir / "tables"
         self.figures_dir = out_dir / "figures"
         self.tables_dir.mkdir(parents=True, exist_ok=True)
@@ -73,31 +75,61 @@ class Report:
 
     def figure(self, draw, args: tuple, caption: str) -> None:
         """A figure of the last section: ``draw(*args, figures_dir)`` returns its PNG's path
-        (or None); called here or queued for a worker."""
+        (or None); copied from the cache, or called here or queued for a worker."""
         if not self.sections:
             return
-        if self._pool is None:
+        key = None if self.cache is None else figure_key(draw, args)
+        path = None if key is None else from_cache(self.cache, key, self.figures_dir)
+        if path is not None:
+            self.figure_counts["cached"] += 1
+            self.sections[-1]["figures"].append((path, caption, None, (), None))
+            return
+        self.figure_counts["drawn"] += 1
+        if self._workers <= 0:
             path = draw(*args, self.figures_dir)
         else:
+            if self._pool is None:
+                # Spawned (forking a process with DuckDB's threads is unsafe), with the first
+                # figure to draw: they import matplotlib while this process goes on. A spawned
+                # worker imports the calling script again: scripts guard their work by __main__.
+                self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"))
             path = self._pool.submit(draw, *args, self.figures_dir)
-        self.sections[-1]["figures"].append((path, caption, draw, args))
+        self.sections[-1]["figures"].append((path, caption, draw, args, key))
 
     def close(self) -> None:
         """Draw here the queued figures no worker has started (last first), wait for the rest
-        (a failed one raises here) and stop the workers."""
+        (a failed one raises here), stop the workers and store the figures drawn in the cache."""
         try:
             queued = [(s, n) for s in self.sections for n in range(len(s["figures"]))]
             for s, n in reversed(queued):
-                path, cap, draw, args = s["figures"][n]
+                path, cap, draw, args, key = s["figures"][n]
                 if isinstance(path, Future) and path.cancel():
-                    s["figures"][n] = (draw(*args, self.figures_dir), cap, draw, args)
+                    s["figures"][n] = (draw(*args, self.figures_dir), cap, draw, args, key)
             for s in self.sections:
-                done = [(p.result() if isinstance(p, Future) else p, cap) for p, cap, *_ in s["figures"]]
-                s["figures"] = [(p, cap, None, ()) for p, cap in done if p is not None]
+                done = [(p.result() if isinstance(p, Future) else p, cap, key) for p, cap, _, _, key in s["figures"]]
+                s["figures"] = [(p, cap, None, (), key) for p, cap, key in done if p is not None]
         finally:
             if self._pool is not None:
                 self._pool.shutdown(cancel_futures=True)
                 self._pool = None
+        self._store_figures()
+
+    def _store_figures(self) -> None:
+        """The figures drawn (not copied) into the cache; a cache that cannot be written only
+        costs the next report their drawing."""
+        if self.cache is None:
+            return
+        stored = set()
+        try:
+            for s in self.sections:
+                for path, _, _, _, key in s["figures"]:
+                    if key is not None and key not in stored:
+                        to_cache(self.cache, key, path)
+                        stored.add(key)
+        except CacheWriteError as exc:
+            log.warning("report figures not cached: %s", exc)
+        for s in self.sections:
+            s["figures"] = [(p, cap, None, (), None) for p, cap, *_ in s["figures"]]
 
     def write(self, answer: list[str], provenance: list[str], summary_md, index_html) -> None:
         self.close()

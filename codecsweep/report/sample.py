@@ -1,6 +1,6 @@
 """The bootstrap analyses: one ``Sample`` per (dataset, model), its images x settings
 matrices and every criterion re-applied in every resample (``bootstrap`` has the vectorized
-math); Kendall's tau; and ``bd_rate_saving``, the BD-rate of one pair of curves."""
+math); Kendall's tau-b; and ``bd_rate_saving``, the BD-rate of one pair of curves."""
 
 from __future__ import annotations
 
@@ -34,15 +34,63 @@ def bd_rate_saving(ref_bpp, ref_acc, test_bpp, test_acc, samples: int = 200) -> 
 
 
 def kendall(x, y) -> float | None:
-    """Kendall's tau-b of the finite pairs; None with fewer than 3."""
-    from scipy.stats import kendalltau  # scipy.stats takes a second to import: only this table needs it
-
+    """Kendall's tau-b of the finite pairs; None with fewer than 3, or where a side is constant."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     ok = np.isfinite(x) & np.isfinite(y)
     if ok.sum() < 3:
         return None
-    tau = kendalltau(x[ok], y[ok]).statistic
-    return None if math.isnan(tau) else float(tau)
+    tau = kendall_tau_b(x[ok], y[ok])
+    return None if math.isnan(tau) else tau
+
+
+def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall's tau-b, computed as ``scipy.stats.kendalltau`` computes its statistic (Knight's
+    algorithm: the same counts, the same arithmetic, the same number), without the second
+    that importing scipy.stats takes. NaN where a side is constant."""
+    size = x.size
+    perm = np.argsort(y)  # y as dense ranks
+    x, y = x[perm], y[perm]
+    y = np.r_[True, y[1:] != y[:-1]].cumsum(dtype=np.intp)
+    perm = np.argsort(x, kind="mergesort")  # then stably by x, x as dense ranks
+    x, y = x[perm], y[perm]
+    x = np.r_[True, x[1:] != x[:-1]].cumsum(dtype=np.intp)
+    dis = _inversions(y)  # discordant pairs: within one x, y only rises
+    obs = np.r_[True, (x[1:] != x[:-1]) | (y[1:] != y[:-1]), True]
+    cnt = np.diff(np.nonzero(obs)[0]).astype(np.int64, copy=False)
+    ntie = int((cnt * (cnt - 1) // 2).sum())  # joint ties
+    xtie, ytie = _tied_pairs(x), _tied_pairs(y)
+    tot = (size * (size - 1)) // 2
+    if xtie == tot or ytie == tot:
+        return math.nan
+    con_minus_dis = tot - xtie - ytie + ntie - 2 * dis
+    tau = con_minus_dis / np.sqrt(tot - xtie) / np.sqrt(tot - ytie)
+    return float(np.minimum(1.0, max(-1.0, tau)))
+
+
+def _tied_pairs(ranks: np.ndarray) -> int:
+    cnt = np.bincount(ranks).astype(np.int64, copy=False)
+    cnt = cnt[cnt > 1]
+    return int((cnt * (cnt - 1) // 2).sum())
+
+
+def _inversions(y: np.ndarray) -> int:
+    """Pairs i < j with y[i] > y[j] (y: non-negative integers): a bottom-up merge sort, each
+    level at once (blocks kept apart by their number times ``span``)."""
+    n = len(y)
+    y = y.astype(np.int64)
+    span = int(y.max()) + 1 if n else 1
+    pos = np.arange(n, dtype=np.int64)
+    total, width = 0, 1
+    while width < n:
+        block = pos // (2 * width)
+        right = (pos // width) % 2 == 1
+        key = block * span + y  # sorted within each half (the last level sorted them)
+        # per element of a right half: the elements of its (full) left half not above it
+        below = np.searchsorted(key[~right], key[right], side="right") - block[right] * width
+        total += int((width - below).sum())
+        y = np.sort(key, kind="stable") - block * span
+        width *= 2
+    return total
 
 
 # --- The bootstrap analyses: one Sample per (dataset, model) -------------------------------
@@ -88,6 +136,7 @@ class Sample:
         self.original_accuracy = means(self.w, correct)[:, 0]
         self.n = n
         self.annotated = int(np.isfinite(correct).sum())
+        self._bd_rates: dict = {}  # bd_rate's results: several tables compare the same curves
 
     def columns(self, **where) -> np.ndarray:
         """Indices of the settings matching ``where`` (e.g. encoder="jpeg", scale=1.0)."""
@@ -178,7 +227,12 @@ class Sample:
         }
 
     def bd_rate(self, ref_cols, test_cols, measure: str) -> np.ndarray:
-        """BD-rate saving of ``test`` against ``ref`` at equal ``measure``, per resample."""
+        """BD-rate saving of ``test`` against ``ref`` at equal ``measure``, per resample (read-only:
+        computed once per curves and measure)."""
+        ref_cols, test_cols = np.asarray(ref_cols), np.asarray(test_cols)
+        key = (tuple(ref_cols.tolist()), tuple(test_cols.tolist()), measure)
+        if key in self._bd_rates:
+            return self._bd_rates[key]
         bpp, q = self.mean["bpp"], self.mean[measure]
         out = np.full(len(bpp), np.nan)
         # A resample without the measure's images (e.g. no annotated one) has no answer.
@@ -187,6 +241,8 @@ class Sample:
         if len(rows) and len(ref_cols) and len(test_cols):
             pick = np.ix_(rows, ref_cols), np.ix_(rows, test_cols)
             out[rows] = bd_rate_many(bpp[pick[0]], q[pick[0]], bpp[pick[1]], q[pick[1]])
+        out.flags.writeable = False
+        self._bd_rates[key] = out
         return out
 
     def knee_fit(self, cols, measure: str = "agrees", x: str = "bpp") -> dict[str, np.ndarray] | None:
@@ -253,7 +309,7 @@ class Sample:
         bytes); bpp scales by it and the compression ratios by its inverse. Images, settings
         and resamples are this sample's, so the two bases compare resample by resample."""
         other = copy.copy(self)
-        other.x, other.mean = dict(self.x), dict(self.mean)
+        other.x, other.mean, other._bd_rates = dict(self.x), dict(self.mean), {}
         with np.errstate(invalid="ignore", divide="ignore"):
             for q, power in (("bpp", 1.0), ("cr_raw", -1.0), ("cr_source", -1.0)):
                 other.x[q] = self.x[q] * share_of_file**power

@@ -99,7 +99,7 @@ TABLES = [
         make=metric_kendall,
         order=50,
         title="Which quality metric predicts the classifier's degradation (Kendall)",
-        notes="Kendall's tau-b (scipy) of each metric with rank difference and with top-1 agreement; "
+        notes="Kendall's tau-b (as scipy.stats.kendalltau computes it) of each metric with rank difference and with top-1 agreement; "
         "predictive_power signed so that larger = better predictor.",
     ),
 ]
