@@ -55,6 +55,11 @@ def test_default_config_is_the_study_grid(config):
         # type
         (lambda c: c.update(models="efficientnet_lite0"), "models is 'efficientnet_lite0'; it must be a list ([a, b])"),
         (lambda c: c.update(batch_size="8"), "batch_size is '8'; it must be an integer or a mapping (key: value)"),
+        (
+            lambda c: c.update(batch_size={"cpu": 4, "cuda": "big"}),
+            "batch_size.cuda is 'big'; it must be an integer or 'auto'",
+        ),
+        (lambda c: c.update(gpu={"jobs_per_device": 0}), "gpu.jobs_per_device is 0; it must be at least 1"),
         (lambda c: c.update(cache_dir=None), "cache_dir is null; it must be a string"),
         # additionalProperties
         (

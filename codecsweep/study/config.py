@@ -93,8 +93,15 @@ def _allowed(err: jsonschema.ValidationError) -> str:
     if v == "uniqueItems":
         return "each item may appear once"
     if v in ("oneOf", "anyOf"):
-        return "it must be " + " or ".join(_TYPES.get(a.get("type"), str(a)) for a in arg)
+        return "it must be " + " or ".join(_alternative(a) for a in arg)
     return err.message
+
+
+def _alternative(schema: dict) -> str:
+    """One of a ``oneOf``'s alternatives in words: its type, or its allowed values."""
+    if "enum" in schema:
+        return " or ".join(_yaml(a) for a in schema["enum"])
+    return _TYPES.get(schema.get("type"), str(schema))
 
 
 def _schema_sentence(err: jsonschema.ValidationError) -> str:
