@@ -42,18 +42,11 @@ import numpy as np  # noqa: E402
 
 from codecsweep.metrics import pixel, pixel_numba  # noqa: E402
 
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from metrics_benchmark import _best_ms as best_ms  # noqa: E402  (CPU time, best of the repeats)
+
 KEYS = ("psnr", "ssim", "ms_ssim", "psnr_y", "ssim_y")
 QUALITIES = (5, 25, 50, 75, 90, 95, 100)
-
-
-def best_ms(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
-    return 1000 * min(times)
 
 
 def photographs() -> dict[str, np.ndarray]:
