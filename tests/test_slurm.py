@@ -15,7 +15,7 @@ from tests.workflow import Project, computed
 
 pytestmark = pytest.mark.slurm
 HERE = pathlib.Path(__file__).resolve().parent / "slurm"
-# What a site adapts in profiles/slurm: here one partition "debug" and no GPUs.
+# What a site adapts in profiles/slurm: here one partition "debug", no GPUs, 2-core nodes.
 SITE = [
     "--default-resources",
     "slurm_partition=debug",
@@ -26,6 +26,9 @@ SITE = [
     "classify_originals:gpu=0",
     "analyze:slurm_partition=debug",
     "analyze:gpu=0",
+    "--set-threads",  # the profile's 8 threads per GPU job: these nodes have 2 cores, no GPU
+    "classify_originals=1",
+    "analyze=1",
     "--slurm-init-seconds-before-status-checks",
     "5",
     "--jobs",
