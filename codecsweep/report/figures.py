@@ -31,6 +31,7 @@ from matplotlib.backends.backend_svg import RendererSVG  # noqa: E402
 from matplotlib.layout_engine import TightLayoutEngine  # noqa: E402
 
 from ..codecs import ENCODERS  # noqa: E402
+from ..core.hashing import file_sha256  # noqa: E402
 from ..core.metric_table import METRIC_INFO  # noqa: E402
 
 matplotlib.rcParams["svg.hashsalt"] = "codecsweep"  # fixed ids inside the SVG files
@@ -441,7 +442,7 @@ def _digest(h, value) -> None:
 
 @functools.cache
 def _source_digest(module: str) -> str:
-    return hashlib.sha256(pathlib.Path(sys.modules[module].__file__).read_bytes()).hexdigest()
+    return file_sha256(sys.modules[module].__file__)
 
 
 def _environment() -> bytes:

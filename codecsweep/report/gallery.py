@@ -15,10 +15,8 @@ next report decodes only the variants it did not show before."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import html
 import io
-import json
 import logging
 import pathlib
 
@@ -27,6 +25,8 @@ import PIL
 from PIL import Image
 
 from ..codecs import get_encoder
+from ..core.hashing import file_sha256
+from ..core.keys import make_key
 from ..core.labels import imagenet_classes
 from ..storage.cache import Cache, CacheWriteError
 from ..storage.images import load_source
@@ -239,13 +239,9 @@ def _thumbnail(im: Image.Image) -> bytes:
 
 def _thumb_key(made_by: list) -> str:
     """The cache key of a thumbnail: what it shows, its size and quality, Pillow's version and this module's code."""
-    text = json.dumps([*made_by, THUMB, QUALITY, PIL.__version__, _code_digest()])
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-@functools.cache
-def _code_digest() -> str:
-    return hashlib.sha256(pathlib.Path(__file__).read_bytes()).hexdigest()
+    return make_key(
+        THUMB_KIND, made_by=made_by, size=THUMB, quality=QUALITY, pillow=PIL.__version__, code=file_sha256(__file__)
+    )
 
 
 @functools.cache
