@@ -240,8 +240,6 @@ class AnalyzeJob:
                 self.refs.drop(image_id)  # keep only the images still in work
                 del remaining[image_id]
             progress(done + 1)
-        for image_id in list(self.pixel_pending):
-            self.flush_pixels(image_id)
         for name in self.nets:
             self.flush(name)
 

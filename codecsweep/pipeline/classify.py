@@ -148,7 +148,7 @@ class Classifier:
                     raise
                 self._halve_batch(exc)
                 continue
-            out_logits.extend(np.asarray(logits[:n]))
+            out_logits.extend(logits[:n])
             if taps is not None:
                 out_taps.extend([[t[i : i + 1] for t in taps] for i in range(n)])
             start += n
