@@ -202,3 +202,20 @@ def test_vectorized_bd_rate_equals_the_one_curve_version():
             ref_bpp[r], ref_q[r], test_bpp[r], test_q[r]
         )  # one curve, as benchmarks use it
         assert (shipped is None and one is None) or shipped == pytest.approx(one, rel=1e-9, abs=1e-12), r
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_kendall_tau_b_is_scipys(seed):
+    """The report's Kendall tau-b (hand-written to spare the scipy.stats import) gives
+    scipy's number, ties on either side and constant sides included."""
+    from scipy.stats import kendalltau
+
+    from codecsweep.report.sample import kendall, kendall_tau_b
+
+    rng = np.random.default_rng(seed)
+    n = [3, 10, 57, 200, 1000, 5][seed]
+    x = rng.integers(0, 1 + n // 4, n).astype(float)  # many ties
+    y = x * 0.5 + rng.normal(0, 1, n).round(1)
+    assert kendall_tau_b(x, y) == pytest.approx(kendalltau(x, y).statistic, abs=1e-12, nan_ok=True)
+    assert kendall_tau_b(y, x) == pytest.approx(kendalltau(y, x).statistic, abs=1e-12, nan_ok=True)
+    assert kendall(np.ones(n), y) is None  # a constant side: no tau
